@@ -1,0 +1,26 @@
+"""The web receiver: a thin Flask app that verifies, records and queues events, nothing more.
+
+Built by ``create_app()`` (gunicorn ``"app:create_app()"``); nothing is built at import time. It
+imports only the enqueue API of ``tasks`` (``tasks.api``), never the pipeline's internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from tasks.settings import get_settings
+
+
+def create_app() -> Flask:
+    settings = get_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    from app import errors, health, webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+    errors.register(app)
+    logging.getLogger(__name__).info("receiver ready")
+    return app

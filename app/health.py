@@ -1,0 +1,42 @@
+"""Liveness, readiness, event status and metrics."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tasks.api import QueueUnavailable, event_status, ping
+
+bp = Blueprint("health", __name__)
+
+PUBLIC_EVENT_FIELDS = ("id", "source", "type", "object_id", "flow", "state", "stage", "epicor_keys",
+                       "last_error", "reason", "received_at", "queued_at", "updated_at", "finished_at",
+                       "deliveries", "attempts", "api_version")
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    return jsonify({"status": "alive"}), 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    if ping():
+        return jsonify({"status": "ready", "redis": "reachable"}), 200
+    return jsonify({"status": "not ready", "redis": "unreachable"}), 503
+
+
+@bp.get("/api/events/<event_id>")
+def event(event_id: str) -> tuple[Response, int]:
+    try:
+        record = event_status(event_id)
+    except QueueUnavailable:
+        return jsonify({"error": "event store unavailable"}), 503
+    if record is None:
+        return jsonify({"error": f"event {event_id} was never received"}), 404
+    return jsonify({name: record.get(name) for name in PUBLIC_EVENT_FIELDS}), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,52 @@
+"""Webhook signature checks on the raw body, for Stripe and for Epicor's BPM events.
+
+Stripe: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=…][,v0=…]``, HMAC-SHA256 of ``"<t>.<body>"`` with
+the endpoint secret, checked by stripe-python against every configured secret (several during a
+rotation). ``v0`` is never accepted. Timestamps older than the tolerance are refused. The Epicor
+header (contract §7) has the same form and is checked the same way.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+
+class SignatureRejected(ValueError):
+    """The request is not provably from the sender; the message says why (no secret material)."""
+
+
+def verify(body: bytes, header: str | None, secrets: tuple[str, ...], tolerance: int) -> None:
+    if not header:
+        raise SignatureRejected("missing signature header")
+    if not secrets:
+        raise SignatureRejected("no webhook secret is configured on this server")
+    try:
+        payload = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureRejected("body is not UTF-8") from None
+    reasons = []
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=tolerance)
+            return
+        except stripe.SignatureVerificationError as exc:
+            reasons.append(_reason(str(exc)))
+    raise SignatureRejected(_most_specific(reasons))
+
+
+def _reason(message: str) -> str:
+    if "Timestamp outside the tolerance zone" in message:
+        return "timestamp outside the tolerance zone (stale or replayed request)"
+    if "Unable to extract timestamp" in message:
+        return "malformed signature header"
+    if "expected scheme" in message:
+        return "no v1 signature in the header"
+    return "signature does not match the payload"
+
+
+def _most_specific(reasons: list[str]) -> str:
+    """A stale-but-valid signature is reported as stale rather than as a mismatch."""
+    for reason in reasons:
+        if reason.startswith("timestamp"):
+            return reason
+    return reasons[0]

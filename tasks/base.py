@@ -1,0 +1,122 @@
+"""The one base task of the pipeline: state, retries, dead-lettering and log context live here.
+
+Every stage task is a thin wrapper that calls ``run_stage``. Policy:
+
+- Each stage reads its input from Redis (``store.get_stage_input``) and writes the next stage's input
+  there; only a small envelope of ids travels through the broker, so Flower and queued messages never
+  hold personal data or secrets.
+- Errors are classified once (``tasks.errors.classify``). Retryable ones are retried by Celery with
+  exponential backoff and jitter, honouring a server's ``Retry-After``, bounded per flow and capped
+  below the broker's visibility timeout. Permanent ones, and retryable ones that ran out of attempts,
+  write one dead-letter record and mark the event ``dead``; the task then fails visibly in Flower.
+- ``SkipEvent`` marks the event ``ignored`` with its reason and stops the chain quietly.
+- An event already ``done`` is not processed again (a redelivered message after a worker crash).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Ignore
+
+import celeryconfig
+from tasks import dlq, store
+from tasks.context import context_for
+from tasks.errors import PipelineError, RetryableError, classify
+from tasks.flows import STAGES, Flow, SkipEvent, flow_named
+
+log = logging.getLogger(__name__)
+log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+
+
+class DeadLettered(Exception):
+    """Raised after the dead-letter record is written, so Flower shows the task as failed."""
+
+
+class ContextFilter(logging.Filter):
+    """Adds the current event id, flow, stage and attempt to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in log_context.get().items():
+            setattr(record, name, value)
+        return True
+
+
+def next_stage(stage: str) -> str | None:
+    index = STAGES.index(stage)
+    return STAGES[index + 1] if index + 1 < len(STAGES) else None
+
+
+def backoff(flow: Flow, retries: int, retry_after: float | None) -> int:
+    """Exponential backoff with 50–100 % jitter, never below Retry-After, capped below visibility."""
+    delay = min(flow.retry.backoff_max, flow.retry.backoff_base * 2 ** retries) * random.uniform(0.5, 1.0)
+    delay = max(delay, retry_after or 0.0)
+    return int(min(delay, celeryconfig.MAX_RETRY_COUNTDOWN)) or 1
+
+
+class PipelineTask(Task):
+    """Base of the five stage tasks."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+
+    def run_stage(self, stage: str, envelope: dict[str, Any]) -> dict[str, Any]:
+        event_id = envelope["event_id"]
+        token = log_context.set({"event_id": event_id, "flow": envelope.get("flow"), "stage": stage,
+                                 "attempt": self.request.retries + 1})
+        try:
+            return self._run(stage, envelope)
+        finally:
+            log_context.reset(token)
+
+    def _run(self, stage: str, envelope: dict[str, Any]) -> dict[str, Any]:
+        event_id = envelope["event_id"]
+        event = store.get_event(event_id) or {"id": event_id, **envelope}
+        if event.get("state") in ("done", "ignored"):
+            log.info("event already finished; stage skipped")
+            raise Ignore()
+        flow = flow_named(envelope["flow"])
+        store.update_event(event_id, state="processing", stage=stage, attempts=self.request.retries + 1)
+        stage_input = envelope if stage == "fetch" else store.get_stage_input(event_id, stage)
+        try:
+            output = flow.stage(stage)(context_for(event), stage_input)
+        except SkipEvent as skip:
+            store.update_event(event_id, state="ignored", reason=str(skip))
+            log.info("event skipped: nothing to post")
+            raise Ignore()
+        except Exception as exc:  # noqa: BLE001 - classified below, closed by default
+            self._fail(stage, envelope, event, stage_input, flow, classify(exc))
+        self._advance(stage, event_id, output)
+        return envelope
+
+    def _advance(self, stage: str, event_id: str, output: dict[str, Any]) -> None:
+        following = next_stage(stage)
+        if following:
+            store.put_stage_input(event_id, following, output)
+            return
+        store.update_event(event_id, state="done", stage=stage, epicor_keys=output.get("keys", {}),
+                           last_error=None, finished_at=store.now())
+        log.info("event done")
+
+    def _fail(self, stage: str, envelope: dict[str, Any], event: dict[str, Any], stage_input: Any,
+              flow: Flow, error: PipelineError) -> None:
+        retries = self.request.retries
+        store.update_event(envelope["event_id"], last_error=error.to_dict())
+        if isinstance(error, RetryableError) and retries < flow.retry.max_retries:
+            countdown = backoff(flow, retries, error.retry_after)
+            log.warning("stage failed, retrying in %s s: %s", countdown, error.reason)
+            raise self.retry(countdown=countdown, max_retries=flow.retry.max_retries, exc=error)
+        details = error.to_dict()
+        if isinstance(error, RetryableError):
+            details["reason"] = f"{error.reason}.retries_exhausted"
+        dlq.dead_letter(event={**event, **envelope, "id": envelope["event_id"]}, stage=stage,
+                        stage_input=stage_input, error=details, attempts=retries + 1)
+        store.update_event(envelope["event_id"], state="dead", stage=stage)
+        log.error("event dead-lettered: %s", details["reason"])
+        raise DeadLettered(f"{details['reason']}: {error.message}")

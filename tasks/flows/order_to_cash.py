@@ -1,0 +1,181 @@
+"""Order-to-cash: one Stripe payment becomes an Epicor customer, sales order, invoice and receipt.
+
+All the events of one payment (``charge.succeeded``, ``payment_intent.succeeded``,
+``checkout.session.completed`` …) resolve to the same payment key (the PaymentIntent id, or the charge
+id when there is none) and so to the same documents: each document is looked up by its external
+reference before it is created (contract §4), and postings for one Stripe customer are serialised by
+a Redis lock. A journal per payment remembers what is already posted so a second event costs no
+Epicor call; when the journal is lost the look-ups still prevent duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks import store
+from tasks.context import Context
+from tasks.errors import ValidationFailed
+from tasks.flows import Flow, RetryPolicy, SkipEvent
+from tasks.flows import order_to_cash_epicor as epicor_docs
+from tasks.mapping.order_to_cash import build_order_to_cash
+from tasks.schemas import validate_document
+
+WRITEBACK_KEYS = ("epicor_cust_num", "epicor_order_num", "epicor_invoice_num")
+
+
+# -- fetch ---------------------------------------------------------------------------------------
+def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
+    """Re-read the payment from Stripe; the webhook payload itself is never trusted."""
+    session = None
+    if envelope["type"].startswith("checkout.session."):
+        session = _paid_session(ctx, envelope["object_id"])
+        intent = ctx.stripe.payment_intent(session["payment_intent"])
+        charge = ctx.stripe.charge(_latest_charge_id(intent))
+    elif envelope["type"].startswith("payment_intent."):
+        intent = ctx.stripe.payment_intent(envelope["object_id"])
+        charge = ctx.stripe.charge(_latest_charge_id(intent))
+    else:
+        charge = ctx.stripe.charge(envelope["object_id"])
+        intent = ctx.stripe.payment_intent(_id(charge["payment_intent"])) if charge.get("payment_intent") else None
+    _ensure_postable(charge, intent)
+    if intent and session is None:
+        session = ctx.stripe.checkout_session_for(intent["id"])
+    return _normalized_payment(ctx, charge, intent, session)
+
+
+def _id(value: Any) -> str | None:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _paid_session(ctx: Context, session_id: str) -> dict[str, Any]:
+    session = ctx.stripe.checkout_session(session_id)
+    if session.get("payment_status") != "paid" or not session.get("payment_intent"):
+        raise SkipEvent("checkout session is not paid (or was a subscription / setup session)")
+    session["payment_intent"] = _id(session["payment_intent"])
+    return session
+
+
+def _latest_charge_id(intent: dict[str, Any]) -> str:
+    charge_id = _id(intent.get("latest_charge"))
+    if not charge_id:
+        charges = (intent.get("charges") or {}).get("data") or []  # API versions before 2022-11-15
+        charge_id = charges[-1]["id"] if charges else None
+    if not charge_id:
+        raise SkipEvent("payment intent has no charge")
+    return charge_id
+
+
+def _ensure_postable(charge: dict[str, Any], intent: dict[str, Any] | None) -> None:
+    if charge.get("status") != "succeeded" or charge.get("captured") is False:
+        raise SkipEvent("charge has not succeeded and been captured yet")
+    if charge.get("invoice") or (intent or {}).get("invoice"):
+        raise SkipEvent("payment of a Stripe invoice: posted by the invoice flow")
+
+
+def _normalized_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, Any] | None,
+                        session: dict[str, Any] | None) -> dict[str, Any]:
+    customer_id = _id(charge.get("customer")) or _id((intent or {}).get("customer"))
+    return {
+        "payment_key": intent["id"] if intent else charge["id"],
+        "charge": _pick(charge, "id", "amount", "amount_captured", "currency", "created", "description",
+                        "metadata", "billing_details", "status", "captured") | {
+            "customer": customer_id, "payment_intent": (intent or {}).get("id")},
+        "payment_intent": _pick(intent, "id", "amount", "amount_received", "currency", "created",
+                                "description", "metadata") | {"customer": customer_id} if intent else None,
+        "customer": _pick(ctx.stripe.customer(customer_id), "id", "name", "email", "phone", "address",
+                          "metadata") if customer_id else None,
+        "checkout_session": _pick(session, "id", "customer_details", "metadata") if session else None,
+        "line_items": _line_items(ctx, session["id"]) if session else None,
+    }
+
+
+def _pick(source: dict[str, Any] | None, *names: str) -> dict[str, Any]:
+    return {name: (source or {}).get(name) for name in names}
+
+
+def _line_items(ctx: Context, session_id: str) -> list[dict[str, Any]]:
+    return [_line_item(ctx, item) for item in ctx.stripe.line_items(session_id)]
+
+
+def _line_item(ctx: Context, item: dict[str, Any]) -> dict[str, Any]:
+    price = item.get("price") or {}
+    product = price.get("product")
+    product = product if isinstance(product, dict) else (ctx.stripe.product(product) if product else {})
+    return {
+        "description": item.get("description") or product.get("name"), "quantity": item.get("quantity") or 1,
+        "amount_total": item.get("amount_total"), "unit_amount": price.get("unit_amount"),
+        "currency": item.get("currency"), "price_id": price.get("id"), "product_id": product.get("id"),
+        "price_metadata": price.get("metadata") or {}, "product_metadata": product.get("metadata") or {},
+    }
+
+
+# -- transform -----------------------------------------------------------------------------------
+def transform(ctx: Context, payment: dict[str, Any]) -> dict[str, Any]:
+    documents = build_order_to_cash(payment, ctx.mappings)
+    return {"documents": documents, "writeback": _writeback_targets(payment)}
+
+
+def _writeback_targets(payment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Objects that get the Epicor numbers, with the values they already carry."""
+    objects = [payment["charge"], payment.get("payment_intent")]
+    return [{"id": obj["id"], "metadata": {k: v for k, v in (obj.get("metadata") or {}).items()
+                                           if k in WRITEBACK_KEYS}} for obj in objects if obj]
+
+
+# -- validate ------------------------------------------------------------------------------------
+DOCUMENT_KINDS = (("order", "order_header", "order_line"), ("invoice", "invoice_header", "invoice_line"))
+
+
+def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    documents = stage_input["documents"]
+    currency = documents["currency"]
+    validate_document("customer", documents["customer"]["create"], currency)
+    for name, header_kind, line_kind in DOCUMENT_KINDS:
+        validate_document(header_kind, documents[name]["header"], currency)
+        for line in documents[name]["lines"]:
+            validate_document(line_kind, line, currency)
+    validate_document("invoice_group", documents["invoice_group"], currency)
+    validate_document("cash_group", documents["cash_group"], currency)
+    validate_document("receipt_header", documents["receipt"]["header"], currency)
+    _check_parts(ctx, documents["parts"])
+    return stage_input
+
+
+def _check_parts(ctx: Context, parts: list[str]) -> None:
+    missing = [part for part in parts if not epicor_docs.part_exists(ctx, part)]
+    if missing:
+        names = ", ".join(f"'{part}'" for part in missing)
+        raise ValidationFailed(f"PartNum {names} {'is' if len(missing) == 1 else 'are'} not in Epicor: add the "
+                               "part in Epicor or map the Stripe product to an existing part in mappings/parts.yaml",
+                               reason="validation.unknown_part")
+
+
+# -- post ----------------------------------------------------------------------------------------
+def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    documents = stage_input["documents"]
+    with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
+        keys = epicor_docs.post_payment(ctx, documents)
+    ctx_event_id = ctx.event.get("id")
+    if ctx_event_id:
+        store.update_event(ctx_event_id, epicor_keys=keys)
+    return {"keys": keys, "writeback": stage_input["writeback"]}
+
+
+# -- status-update -------------------------------------------------------------------------------
+def status_update(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    keys = stage_input["keys"]
+    wanted = {"epicor_cust_num": str(keys["CustNum"]), "epicor_order_num": str(keys["OrderNum"]),
+              "epicor_invoice_num": str(keys["InvoiceNum"])}
+    for target in stage_input["writeback"]:
+        if target["metadata"] != wanted:
+            ctx.stripe.update_metadata(target["id"], wanted, idempotency_key=_writeback_key(target["id"], wanted))
+    return {"keys": keys}
+
+
+def _writeback_key(object_id: str, metadata: dict[str, str]) -> str:
+    return "epicor-writeback-" + object_id + "-" + "-".join(metadata[k] for k in WRITEBACK_KEYS)
+
+
+FLOW = Flow(name="order_to_cash", fetch=fetch, transform=transform, validate=validate, post=post,
+            status_update=status_update, retry=RetryPolicy(max_retries=10, backoff_base=5, backoff_max=900))
+

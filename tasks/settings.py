@@ -1,0 +1,140 @@
+"""Configuration from the environment, read once and validated early.
+
+Every variable of DESIGN.md's public interface is read here and nowhere else. A secret may come from
+``NAME`` or from the file named by ``NAME_FILE`` (Docker / Kubernetes secrets), so it never has to
+sit in a process listing or a compose file. Missing secrets fail fast with the variable's name, never
+its value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def env_value(name: str, default: str | None = None) -> str | None:
+    """``NAME`` or the contents of the file named by ``NAME_FILE``; stripped."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE names a file that cannot be read ({exc.strerror})") from None
+    value = os.environ.get(name)
+    return value.strip() if value is not None else default
+
+
+def env_list(name: str) -> tuple[str, ...]:
+    raw = env_value(name) or ""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_value(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = env_value(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_value(name)
+    if not raw:
+        return default
+    return raw.lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    stripe_api_key: str
+    stripe_webhook_secrets: tuple[str, ...]
+    stripe_api_base: str | None
+    stripe_timeout: float
+    stripe_max_network_retries: int
+    epicor_base_url: str
+    epicor_company: str
+    epicor_api_key: str
+    epicor_username: str
+    epicor_password: str
+    epicor_api_version: str
+    epicor_webhook_secrets: tuple[str, ...]
+    epicor_timeout: float
+    epicor_verify_tls: bool
+    epicor_allow_http: bool
+    mappings_dir: Path
+    webhook_tolerance: int = 300
+    max_body_bytes: int = 1_048_576
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never print secrets, even in a traceback
+        return f"Settings(epicor_base_url={self.epicor_base_url!r}, company={self.epicor_company!r})"
+
+    def require_stripe(self) -> None:
+        if not self.stripe_api_key:
+            raise ConfigError("STRIPE_API_KEY is not set")
+
+    def require_epicor(self) -> None:
+        missing = [name for name, value in (
+            ("EPICOR_BASE_URL", self.epicor_base_url), ("EPICOR_USERNAME", self.epicor_username),
+            ("EPICOR_PASSWORD", self.epicor_password),
+        ) if not value]
+        if self.epicor_api_version == "v2" and not self.epicor_api_key:
+            missing.append("EPICOR_API_KEY")
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} not set")
+        if self.epicor_base_url.startswith("http://") and not self.epicor_allow_http:
+            raise ConfigError("EPICOR_BASE_URL uses plain http; set EPICOR_ALLOW_HTTP=true only for a local sandbox")
+
+
+def load_settings() -> Settings:
+    version = (env_value("EPICOR_API_VERSION") or "v2").lower()
+    if version not in {"v1", "v2"}:
+        raise ConfigError("EPICOR_API_VERSION must be v1 or v2")
+    values = dict(
+        redis_url=env_value("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        stripe_api_key=env_value("STRIPE_API_KEY") or "",
+        stripe_webhook_secrets=env_list("STRIPE_WEBHOOK_SECRET"),
+        stripe_api_base=(env_value("STRIPE_API_BASE") or None),
+        stripe_timeout=env_float("STRIPE_TIMEOUT", 20.0),
+        stripe_max_network_retries=env_int("STRIPE_MAX_NETWORK_RETRIES", 2),
+        epicor_base_url=(env_value("EPICOR_BASE_URL") or "").rstrip("/"),
+        epicor_company=env_value("EPICOR_COMPANY") or "EPIC06",
+        epicor_api_key=env_value("EPICOR_API_KEY") or "",
+        epicor_username=env_value("EPICOR_USERNAME") or "",
+        epicor_password=env_value("EPICOR_PASSWORD") or "",
+        epicor_api_version=version,
+        epicor_webhook_secrets=env_list("EPICOR_WEBHOOK_SECRET"),
+        epicor_timeout=env_float("EPICOR_TIMEOUT", 30.0),
+        epicor_verify_tls=env_bool("EPICOR_VERIFY_TLS", True),
+        epicor_allow_http=env_bool("EPICOR_ALLOW_HTTP", False),
+        mappings_dir=Path(env_value("MAPPINGS_DIR") or REPO_ROOT / "mappings"),
+        webhook_tolerance=env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
+        max_body_bytes=env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576),
+    )
+    secrets = tuple(s for s in (
+        values["stripe_api_key"], values["epicor_api_key"], values["epicor_password"],
+        *values["stripe_webhook_secrets"], *values["epicor_webhook_secrets"],
+    ) if s)
+    return Settings(**values, secrets=secrets)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

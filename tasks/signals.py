@@ -1,0 +1,45 @@
+"""Worker start-up checks: Redis must keep what it is given.
+
+A Redis that evicts keys or keeps nothing on disk can lose queued events, dead-letter records and
+journals. The worker does not refuse to start (a laptop demo runs without persistence) but warns
+loudly, naming the setting to change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import after_setup_logger, worker_ready
+
+from tasks import store
+
+log = logging.getLogger(__name__)
+
+
+def redis_durability_warnings(config: dict[str, str]) -> list[str]:
+    warnings = []
+    if config.get("maxmemory-policy", "noeviction") != "noeviction":
+        warnings.append("Redis maxmemory-policy is %s; set it to noeviction" % config.get("maxmemory-policy"))
+    if config.get("appendonly", "no") != "yes" and not config.get("save"):
+        warnings.append("Redis persists nothing (appendonly no, no save points); turn on appendonly yes")
+    return warnings
+
+
+@worker_ready.connect
+def check_redis(**_: Any) -> None:
+    try:
+        config = store.client().config_get("*")
+    except Exception:  # noqa: BLE001 - managed Redis may forbid CONFIG
+        log.info("could not read Redis configuration; durability not checked")
+        return
+    for warning in redis_durability_warnings(config):
+        log.warning(warning)
+
+
+@after_setup_logger.connect
+def add_context_filter(logger: logging.Logger, **_: Any) -> None:
+    from tasks.base import ContextFilter
+
+    for handler in logger.handlers:
+        handler.addFilter(ContextFilter())

@@ -1,0 +1,11 @@
+"""Stage ``fetch``: Re-read the current Stripe (or Epicor) objects behind the event: payloads can be stale."""
+
+from typing import Any
+
+from tasks import celery_app
+from tasks.base import PipelineTask
+
+
+@celery_app.task(name="pipeline.fetch", base=PipelineTask, bind=True)
+def fetch(self: PipelineTask, envelope: dict[str, Any]) -> dict[str, Any]:
+    return self.run_stage("fetch", envelope)

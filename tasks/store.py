@@ -1,0 +1,141 @@
+"""Redis-backed records of the pipeline: events, stage inputs, posting journals, caches, locks.
+
+Everything the pipeline must remember lives here under one key prefix, so operators can inspect it
+with ``redis-cli`` and so Redis with AOF persistence makes it durable:
+
+- ``sec:event:<id>``     hash: one event's life (state, stage, flow, Epicor keys, last error).
+- ``sec:stage:<id>:<s>`` JSON: the input of stage ``s`` for that event. Stage inputs can hold personal
+  data (names, addresses), so they stay in Redis and only ids travel through the broker (and Flower).
+- ``sec:journal:<key>``  hash: which Epicor documents of one payment are already posted. An
+  optimisation only: when it is lost, Epicor look-ups by external reference take over.
+- ``sec:cache:*``        short-lived caches of Epicor master data (parts, customers, groups).
+- ``sec:lock:*``         locks serialising postings per Stripe customer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from tasks.errors import RetryableError
+from tasks.settings import get_settings
+
+PREFIX = "sec"
+STAGE_TTL = 60 * 60 * 24 * 35
+CACHE_TTL = 60 * 60
+STATES = ("received", "processing", "done", "dead", "ignored")
+
+_local = threading.local()
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def client() -> redis.Redis:
+    """One connection pool per process; commands fail fast instead of hanging when Redis is down."""
+    url = get_settings().redis_url
+    with _clients_lock:
+        if url not in _clients:
+            _clients[url] = redis.Redis.from_url(
+                url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+                health_check_interval=10, retry_on_timeout=True)
+        return _clients[url]
+
+
+def key(*parts: str) -> str:
+    return ":".join((PREFIX, *parts))
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+# -- events ------------------------------------------------------------------------------------
+def record_event(event: dict[str, Any]) -> bool:
+    """Store a newly received event; False when this id was seen before (deduplication)."""
+    name = key("event", event["id"])
+    created = client().hsetnx(name, "id", event["id"])
+    if created:
+        fields = {k: _encode(v) for k, v in event.items() if k != "id"}
+        fields.update(state="received", received_at=now(), updated_at=now(), deliveries=1)
+        client().hset(name, mapping=fields)
+    else:
+        client().hincrby(name, "deliveries", 1)
+    return bool(created)
+
+
+def get_event(event_id: str) -> dict[str, Any] | None:
+    raw = client().hgetall(key("event", event_id))
+    if not raw:
+        return None
+    return {field: _decode(value) for field, value in raw.items()}
+
+
+def update_event(event_id: str, **fields: Any) -> None:
+    fields["updated_at"] = now()
+    client().hset(key("event", event_id), mapping={k: _encode(v) for k, v in fields.items()})
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, (dict, list, bool)) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def _decode(value: str) -> Any:
+    if value[:1] in "{[" or value in ("null", "true", "false"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+# -- stage inputs --------------------------------------------------------------------------------
+def put_stage_input(event_id: str, stage: str, payload: Any) -> None:
+    client().set(key("stage", event_id, stage), json.dumps(payload), ex=STAGE_TTL)
+
+
+def get_stage_input(event_id: str, stage: str) -> Any:
+    raw = client().get(key("stage", event_id, stage))
+    if raw is None:
+        raise RetryableError(f"Input of stage {stage} for {event_id} is not in Redis yet",
+                             reason="pipeline.input_missing")
+    return json.loads(raw)
+
+
+# -- journal and caches --------------------------------------------------------------------------
+def journal(journal_key: str) -> dict[str, str]:
+    return client().hgetall(key("journal", journal_key))
+
+
+def journal_set(journal_key: str, **steps: str | int) -> None:
+    client().hset(key("journal", journal_key), mapping={k: str(v) for k, v in steps.items()})
+
+
+def cache_get(*parts: str) -> str | None:
+    return client().get(key("cache", *parts))
+
+
+def cache_set(value: str | int, *parts: str, ttl: int = CACHE_TTL) -> None:
+    client().set(key("cache", *parts), str(value), ex=ttl)
+
+
+@contextmanager
+def locked(name: str, *, timeout: int = 120, wait: float = 15.0) -> Iterator[None]:
+    """Serialise a critical section across workers; a busy lock is a retryable condition."""
+    lock = client().lock(key("lock", name), timeout=timeout, blocking_timeout=wait, thread_local=False)
+    if not lock.acquire():
+        raise RetryableError(f"Another worker is posting for {name}", reason="pipeline.lock_busy", retry_after=2)
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass  # expired while we worked; the journal and look-ups keep the next holder safe
