@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+WORKDIR /srv
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+COPY pyproject.toml README.md celeryconfig.py ./
+COPY app ./app
+COPY tasks ./tasks
+COPY sandbox ./sandbox
+COPY mappings ./mappings
+RUN pip install . && useradd --create-home connector && mkdir -p .run .sandbox && chown connector .run .sandbox
+USER connector
