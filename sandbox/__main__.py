@@ -1,0 +1,5 @@
+"""Entry point for `python -m sandbox`; the commands live in `sandbox.cli`."""
+
+from sandbox.cli import main
+
+raise SystemExit(main())

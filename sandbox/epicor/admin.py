@@ -1,0 +1,87 @@
+"""Admin endpoints under ``/_sandbox/epicor`` for tests and the sandbox CLI: no auth, no faults.
+
+``GET dump`` every set's rows; ``POST reset`` wipe and reseed (also clears stats, faults, settings);
+``GET/PUT faults`` read or merge the fault switches; ``POST parts`` add a part (how a test "fixes the
+cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode; ``GET stats`` and
+``POST stats/reset`` the REST call counts. Bodies are JSON whatever the Content-Type says; a bad
+body is a 400 with the same error shape as the REST API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from .body import parse_body
+from .errors import api_error
+from .responses import json_response
+from .schema import DUMP_ORDER, ENTITY_SETS
+from .seed import add_part
+from .state import EpicorState
+
+PREFIX = "/_sandbox/epicor"
+
+
+def register_admin(bp: Blueprint, state: EpicorState) -> None:
+    """Add the admin routes to ``bp``."""
+    routes = {
+        ("/dump", "GET"): lambda: json_response(_dump(state)),
+        ("/reset", "POST"): lambda: _reset(state),
+        ("/faults", "GET"): lambda: json_response(state.faults.snapshot()),
+        ("/faults", "PUT"): lambda: json_response(state.faults.update(_json_object())),
+        ("/parts", "POST"): lambda: _add_part(state),
+        ("/settings", "GET"): lambda: json_response(state.settings()),
+        ("/settings", "PUT"): lambda: _put_settings(state),
+        ("/stats", "GET"): lambda: json_response(state.stats.snapshot()),
+        ("/stats/reset", "POST"): lambda: _reset_stats(state),
+    }
+    for (rule, method), view in routes.items():
+        endpoint = f"admin_{rule.strip('/').replace('/', '_')}_{method.lower()}"
+        bp.add_url_rule(PREFIX + rule, endpoint, view, methods=[method])
+
+
+def _json_object() -> dict[str, Any]:
+    raw = request.get_data() or b"{}"
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise api_error(400, "The body is not valid JSON.") from exc
+    if not isinstance(document, dict):
+        raise api_error(400, "The body must be a JSON object.")
+    return document
+
+
+def _dump(state: EpicorState) -> dict[str, list[dict]]:
+    rows = state.store.dump()
+    return {name: rows[name] for name in DUMP_ORDER}
+
+
+def _reset(state: EpicorState) -> Response:
+    state.reset()
+    return json_response({"reset": True})
+
+
+def _add_part(state: EpicorState) -> Response:
+    fields = parse_body(request.get_data(), ENTITY_SETS["Parts"])
+    with state.store.transaction() as txn:
+        part = add_part(txn, state.company, fields)
+    return json_response(part, 201)
+
+
+def _put_settings(state: EpicorState) -> Response:
+    settings = _json_object()
+    unknown = set(settings) - {"strict_parts"}
+    if unknown:
+        raise api_error(400, f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    if "strict_parts" in settings:
+        if not isinstance(settings["strict_parts"], bool):
+            raise api_error(400, "strict_parts must be true or false.")
+        state.strict_parts = settings["strict_parts"]
+    return json_response(state.settings())
+
+
+def _reset_stats(state: EpicorState) -> Response:
+    state.stats.reset()
+    return json_response(state.stats.snapshot())

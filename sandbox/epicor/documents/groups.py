@@ -1,0 +1,101 @@
+"""Invoice groups and cash receipt groups: caller-chosen GroupID (1-8 characters), one per day.
+
+A duplicate GroupID is a 409. An invoice group defaults InvoiceDate to today and ApplyDate to the
+invoice date; a cash group defaults TranDate to today and needs a known BankAcctID. ``CreatedBy`` is
+the calling user. Totals (``TotalInvAmt``; ``TotalCashReceived``, ``TotalApplied``,
+``UnappliedBalance``) are recomputed by the server whenever a document in the group changes.
+
+Posting is not emulated (the integration never posts). Epicor deletes a group when it is posted, so
+an existing group is an unposted one; an invoice group whose ``PostInProcess`` is true is treated as
+being posted and refuses new invoices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..dates import fiscal_fields, today
+from ..errors import business_error
+from ..store import Txn
+from .common import WriteContext, bank_or_fail, group_id_or_fail, insert_new, text, total
+
+INVOICE_GROUP, CASH_GROUP = "InvcGrp", "CashGrp"
+
+
+def create_invoice_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) -> dict:
+    """Validate, default and insert an invoice group."""
+    row["GroupID"] = group_id_or_fail(row, INVOICE_GROUP)
+    row["CreatedBy"] = ctx.username
+    _default_invoice_dates(row)
+    return insert_new(txn, "InvcGrps", row)
+
+
+def update_invoice_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any],
+                         current: dict) -> None:
+    """Save a changed invoice group."""
+    _default_invoice_dates(row)
+    txn.update("InvcGrps", row)
+
+
+def _default_invoice_dates(row: dict) -> None:
+    row["InvoiceDate"] = row["InvoiceDate"] or today()
+    row["ApplyDate"] = row["ApplyDate"] or row["InvoiceDate"]
+    row.update(fiscal_fields(row["InvoiceDate"]))
+
+
+def create_cash_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) -> dict:
+    """Validate, default and insert a cash receipt group."""
+    row["GroupID"] = group_id_or_fail(row, CASH_GROUP)
+    row["CreatedBy"] = ctx.username
+    _validate_cash_group(row)
+    return insert_new(txn, "CashGrps", row)
+
+
+def update_cash_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any],
+                      current: dict) -> None:
+    """Validate and save a changed cash group."""
+    _validate_cash_group(row)
+    txn.update("CashGrps", row)
+
+
+def _validate_cash_group(row: dict) -> None:
+    row["TranDate"] = row["TranDate"] or today()
+    row["BankAcctID"] = bank_or_fail(text(row, "BankAcctID"), CASH_GROUP)
+    row.update(fiscal_fields(row["TranDate"]))
+
+
+def open_invoice_group(txn: Txn, ctx: WriteContext, group_id: str, table: str) -> dict:
+    """The invoice group an invoice goes into: it must exist and not be posting."""
+    group = txn.get("InvcGrps", (ctx.company, group_id))
+    if group is None:
+        raise business_error(f"Invoice group {group_id or '(blank)'} is not valid.", table, "GroupID")
+    if group["PostInProcess"]:
+        raise business_error(f"Invoice group {group_id} is being posted.", table, "GroupID")
+    return group
+
+
+def open_cash_group(txn: Txn, ctx: WriteContext, group_id: str, table: str) -> dict:
+    """The cash group a receipt goes into: it must exist (posted groups no longer do)."""
+    group = txn.get("CashGrps", (ctx.company, group_id))
+    if group is None:
+        raise business_error(f"Cash receipt group {group_id or '(blank)'} is not valid.",
+                             table, "GroupID")
+    return group
+
+
+def recompute_invoice_group(txn: Txn, company: str, group_id: str) -> None:
+    """``TotalInvAmt`` from the group's invoices."""
+    group = txn.get("InvcGrps", (company, group_id))
+    invoices = txn.where("ARInvoices", Company=company, GroupID=group_id)
+    group["TotalInvAmt"] = total(invoices, "DocInvoiceAmt")
+    txn.update("InvcGrps", group)
+
+
+def recompute_cash_group(txn: Txn, company: str, group_id: str) -> None:
+    """Received, applied and unapplied totals from the group's receipts."""
+    group = txn.get("CashGrps", (company, group_id))
+    receipts = txn.where("CashRecs", Company=company, GroupID=group_id)
+    received, applied = total(receipts, "DocTranAmt"), total(receipts, "DocAppliedAmt")
+    group.update(TotalCashReceived=received, TotalApplied=applied,
+                 UnappliedBalance=received - applied)
+    txn.update("CashGrps", group)

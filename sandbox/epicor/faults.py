@@ -1,0 +1,105 @@
+"""Fault switches for chaos tests and benchmarks, applied to the Epicor REST routes only.
+
+``latency_ms`` delays every REST request; ``error_rate`` answers that fraction of requests with a
+500/503 before anything else happens; ``license_exhausted`` answers every request with Epicor's
+"Maximum users exceeded" licence error, ``license_burst`` only the next N; and
+``commit_then_timeout_rate`` makes that fraction of POST creates commit and then hold the response
+for ``timeout_seconds``, which is how a client sees a timeout after a write that did happen.
+All draws come from one ``random.Random(seed)``, so a seeded run is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+from .errors import api_error
+
+DEFAULT_FAULTS: dict[str, Any] = {
+    "latency_ms": 0, "error_rate": 0.0, "license_exhausted": False, "license_burst": 0,
+    "commit_then_timeout_rate": 0.0, "timeout_seconds": 35, "seed": None,
+}
+
+_RATES = ("error_rate", "commit_then_timeout_rate")
+_NON_NEGATIVE = ("latency_ms", "timeout_seconds")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(name: str, value: Any) -> None:
+    """Reject a switch value of the wrong type or range (400)."""
+    if name not in DEFAULT_FAULTS:
+        raise api_error(400, f"Unknown fault switch '{name}'.")
+    valid = {
+        "license_exhausted": isinstance(value, bool),
+        "license_burst": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        "seed": value is None or (isinstance(value, int) and not isinstance(value, bool)),
+    }.get(name)
+    if valid is None:
+        low_ok = _is_number(value) and value >= 0
+        valid = low_ok and (name not in _RATES or value <= 1)
+    if not valid:
+        raise api_error(400, f"Invalid value for fault switch '{name}': {value!r}.")
+
+
+class FaultSwitches:
+    """The current fault settings and the random source behind them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = dict(DEFAULT_FAULTS)
+        self._random = random.Random()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current switches."""
+        with self._lock:
+            return dict(self._values)
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` (all validated first) and return the result."""
+        for name, value in changes.items():
+            _check(name, value)
+        with self._lock:
+            self._values.update(changes)
+            if "seed" in changes:
+                self._random.seed(changes["seed"])
+        return self.snapshot()
+
+    def reset(self) -> None:
+        """Back to no faults and an unseeded random source."""
+        with self._lock:
+            self._values = dict(DEFAULT_FAULTS)
+            self._random = random.Random()
+
+    def latency_seconds(self) -> float:
+        """How long to sleep before handling a request."""
+        return float(self._values["latency_ms"]) / 1000.0
+
+    def draw_server_error(self) -> int | None:
+        """500 or 503 when this request should fail outright, else None."""
+        with self._lock:
+            rate = self._values["error_rate"]
+            if rate <= 0 or self._random.random() >= rate:
+                return None
+            return self._random.choice((500, 503))
+
+    def take_license_denial(self) -> bool:
+        """Whether this request is refused for lack of a licence (consumes one burst)."""
+        with self._lock:
+            if self._values["license_exhausted"]:
+                return True
+            if self._values["license_burst"] > 0:
+                self._values["license_burst"] -= 1
+                return True
+            return False
+
+    def draw_commit_timeout(self) -> float | None:
+        """Seconds to hold a committed create's response, or None to answer at once."""
+        with self._lock:
+            rate = self._values["commit_then_timeout_rate"]
+            if rate <= 0 or self._random.random() >= rate:
+                return None
+            return float(self._values["timeout_seconds"])

@@ -1,0 +1,188 @@
+"""The Epicor REST surface: v2 OData and v1 URLs over the same entity sets.
+
+Order of work for every request, which is also the order of failures a client can see:
+count the call; injected latency; injected 500/503 (``error_rate``); Basic auth (and ``x-api-key``
+or ``api-key`` on v2) else 401; injected licence exhaustion; the company (v2 path, v1
+``CallSettings`` header, which defaults to the user's company when absent) else 400; the service and
+entity set (service name case-insensitive) else 404; then the verb: GET list / GET by key / GET
+``Parent(keys)/Children``, POST to a set (201 + row), PATCH by key (204). Other verbs, and writes to
+read-only sets (Parts, Reasons), are 405. POST/PATCH need ``Content-Type: application/json`` (415).
+A committed create may then be held back for ``timeout_seconds`` (``commit_then_timeout_rate``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from flask import Response, request
+
+from .body import parse_body
+from .documents import create_row, update_row
+from .errors import api_error, business_error, license_error, not_found_error, server_error
+from .query import (ResourcePath, apply_options, leading_name, parse_options, parse_resource,
+                    resolve_key)
+from .responses import json_response, no_content
+from .schema import ENTITY_SETS, EntitySet, find_entity_set, is_known_service
+from .state import EpicorState
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request points: API version, company, service and the base URL for contexts."""
+
+    version: str
+    company: str
+    service: str
+    base: str
+
+    @property
+    def context_key(self) -> str:
+        """The envelope key of the metadata URL: v2 ``@odata.context``, v1 ``odata.metadata``."""
+        return "@odata.context" if self.version == "v2" else "odata.metadata"
+
+
+class RestApi:
+    """Serves REST requests against one ``EpicorState``."""
+
+    def __init__(self, state: EpicorState, instance: str) -> None:
+        self.state = state
+        self.instance = instance
+
+    def handle(self, version: str, path_company: str | None, service: str, resource: str) -> Response:
+        """Answer one REST request (errors propagate as ``EpicorError``)."""
+        self.state.stats.count(request.method, leading_name(resource))
+        self._entry_faults()
+        self._authenticate(version)
+        if self.state.faults.take_license_denial():
+            raise license_error()
+        target = Target(version, self._company(version, path_company), service,
+                        self._base_url(version, path_company, service))
+        path = parse_resource(resource)
+        entity_set = self._entity_set(service, path)
+        return self._dispatch(target, entity_set, path)
+
+    def _entry_faults(self) -> None:
+        latency = self.state.faults.latency_seconds()
+        if latency > 0:
+            time.sleep(latency)
+        status = self.state.faults.draw_server_error()
+        if status is not None:
+            raise server_error(status)
+
+    def _authenticate(self, version: str) -> None:
+        auth = request.authorization
+        valid = (auth is not None and auth.type == "basic" and auth.username == self.state.username
+                 and auth.password == self.state.password)
+        if not valid:
+            raise api_error(401, "Invalid user ID or password.")
+        api_key = request.headers.get("x-api-key") or request.args.get("api-key")
+        if version == "v2" and api_key != self.state.api_key:
+            raise api_error(401, "The API key is missing or not valid.")
+
+    def _company(self, version: str, path_company: str | None) -> str:
+        company = path_company if version == "v2" else self._call_settings_company()
+        if company != self.state.company:
+            raise business_error(f"Company {company} is not valid.", "Company", "Company")
+        return company
+
+    def _call_settings_company(self) -> str:
+        header = request.headers.get("CallSettings")
+        if not header:
+            return self.state.company
+        try:
+            settings = json.loads(header)
+        except ValueError as exc:
+            raise api_error(400, "The CallSettings header is not valid JSON.") from exc
+        if not isinstance(settings, dict):
+            raise api_error(400, "The CallSettings header must be a JSON object.")
+        return settings.get("Company") or self.state.company
+
+    def _base_url(self, version: str, path_company: str | None, service: str) -> str:
+        root = f"{request.host_url}{self.instance}/api"
+        if version == "v2":
+            return f"{root}/v2/odata/{path_company}/{service}"
+        return f"{root}/v1/{service}"
+
+    def _entity_set(self, service: str, path: ResourcePath) -> EntitySet:
+        if not is_known_service(service):
+            raise api_error(404, f"Service {service} was not found.")
+        entity_set = find_entity_set(service, path.set_name)
+        if entity_set is None:
+            raise api_error(404, f"Entity set or method '{path.set_name}' was not found in "
+                                 f"service {service}.")
+        if path.child is not None and path.child not in entity_set.children:
+            raise api_error(404, f"Navigation property '{path.child}' was not found on "
+                                 f"{entity_set.name}.")
+        return entity_set
+
+    def _dispatch(self, target: Target, entity_set: EntitySet, path: ResourcePath) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "GET":
+            return self._get(target, entity_set, path)
+        if method == "POST" and not path.has_key and not entity_set.read_only:
+            return self._post(target, entity_set)
+        if method == "PATCH" and path.has_key and path.child is None and not entity_set.read_only:
+            return self._patch(entity_set, path)
+        raise api_error(405, f"{request.method} is not allowed on this resource.")
+
+    def _get(self, target: Target, entity_set: EntitySet, path: ResourcePath) -> Response:
+        if path.child is not None:
+            return self._children(target, entity_set, path)
+        if path.has_key:
+            return self._single(target, entity_set, path)
+        with self.state.store.transaction() as txn:
+            rows = txn.rows(entity_set.name)
+        return self._list(target, entity_set, rows)
+
+    def _single(self, target: Target, entity_set: EntitySet, path: ResourcePath) -> Response:
+        key = resolve_key(entity_set, path)
+        with self.state.store.transaction() as txn:
+            row = txn.get(entity_set.name, key)
+        if row is None:
+            raise not_found_error(entity_set.table)
+        context = f"{target.base}/$metadata#{entity_set.name}/$entity"
+        return json_response({target.context_key: context, **row})
+
+    def _children(self, target: Target, parent_set: EntitySet, path: ResourcePath) -> Response:
+        key = resolve_key(parent_set, path)
+        child_set = ENTITY_SETS[path.child]
+        with self.state.store.transaction() as txn:
+            if txn.get(parent_set.name, key) is None:
+                raise not_found_error(parent_set.table)
+            rows = [row for row in txn.rows(child_set.name)
+                    if tuple(row[name] for name in parent_set.keys) == key]
+        return self._list(target, child_set, rows)
+
+    def _list(self, target: Target, entity_set: EntitySet, rows: list[dict]) -> Response:
+        options = parse_options(request.args.to_dict(), entity_set)
+        page, total = apply_options(rows, options)
+        selected = f"({','.join(options.select)})" if options.select else ""
+        body = {target.context_key: f"{target.base}/$metadata#{entity_set.name}{selected}"}
+        if options.count:
+            body["@odata.count" if target.version == "v2" else "odata.count"] = total
+        body["value"] = page
+        return json_response(body)
+
+    def _post(self, target: Target, entity_set: EntitySet) -> Response:
+        sent = parse_body(self._json_body(), entity_set)
+        with self.state.store.transaction() as txn:
+            row = create_row(txn, self.state.write_context(), entity_set, sent)
+        delay = self.state.faults.draw_commit_timeout()
+        if delay:
+            time.sleep(delay)
+        context = f"{target.base}/$metadata#{entity_set.name}/$entity"
+        return json_response({target.context_key: context, **row}, 201)
+
+    def _patch(self, entity_set: EntitySet, path: ResourcePath) -> Response:
+        key = resolve_key(entity_set, path)
+        sent = parse_body(self._json_body(), entity_set)
+        with self.state.store.transaction() as txn:
+            update_row(txn, self.state.write_context(), entity_set, key, sent)
+        return no_content()
+
+    def _json_body(self) -> bytes:
+        if request.mimetype != "application/json":
+            raise api_error(415, "The request content type must be application/json.")
+        return request.get_data()
