@@ -1,4 +1,4 @@
-"""Dates as Epicor's REST layer writes them: ISO strings without offset, e.g. ``2026-03-04T00:00:00``."""
+"""Dates as Epicor's REST layer writes them: ISO strings without offset (``2026-03-04T00:00:00``)."""
 
 from __future__ import annotations
 

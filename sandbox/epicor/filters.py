@@ -98,7 +98,8 @@ class _FilterParser:
             raise odata_error(f"Function '{name}' needs a string literal.")
         self.stream.expect("punct", ")")
         test = _FUNCTIONS[name]
-        return lambda row: isinstance(row.get(field.value), str) and test(row[field.value], argument.value)
+        column, needle = field.value, argument.value
+        return lambda row: isinstance(row.get(column), str) and test(row[column], needle)
 
     def _column_kind(self, name: object) -> str:
         if name not in self.columns:

@@ -61,7 +61,8 @@ def tokenize(text: str) -> list[Token]:
             raise odata_error(f"Syntax error at position {position} in '{text}'.")
         position = match.end()
         if match.lastgroup != "space":
-            tokens.append(Token(match.lastgroup, _value(match.lastgroup, match.group()), match.group()))
+            kind, text_ = match.lastgroup, match.group()
+            tokens.append(Token(kind, _value(kind, text_), text_))
     return tokens
 
 

@@ -50,7 +50,8 @@ class RestApi:
         self.state = state
         self.instance = instance
 
-    def handle(self, version: str, path_company: str | None, service: str, resource: str) -> Response:
+    def handle(self, version: str, path_company: str | None, service: str,
+               resource: str) -> Response:
         """Answer one REST request (errors propagate as ``EpicorError``)."""
         self.state.stats.count(request.method, leading_name(resource))
         self._entry_faults()

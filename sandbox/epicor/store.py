@@ -60,7 +60,8 @@ class RowStore:
         self._load()
 
     def _load(self) -> None:
-        for set_name, row_key, data in self._db.execute("SELECT entity_set, row_key, data FROM rows"):
+        query = "SELECT entity_set, row_key, data FROM rows"
+        for set_name, row_key, data in self._db.execute(query):
             self._rows.setdefault(set_name, {})[tuple(json.loads(row_key))] = json.loads(data)
         self._counters = dict(self._db.execute("SELECT name, value FROM counters"))
 
@@ -139,12 +140,15 @@ class Txn:
 
     def where(self, set_name: str, **equals: Any) -> list[dict]:
         """The set's rows whose columns equal the given values."""
-        return [row for row in self.rows(set_name)
-                if all(row.get(name) == value for name, value in equals.items())]
+        merged = {**self._committed[set_name], **self.staged.get(set_name, {})}
+        found = [row for row in merged.values()
+                 if all(row.get(name) == value for name, value in equals.items())]
+        return sorted(found, key=lambda row: key_of(ENTITY_SETS[set_name], row))
 
     def insert(self, set_name: str, row: dict) -> dict:
         """Stage a new row with fresh system columns; returns what will be stored."""
-        stored = _storable(set_name, {**row, "SysRowID": str(uuid.uuid4()), "SysRevID": 1, "RowMod": ""})
+        system = {"SysRowID": str(uuid.uuid4()), "SysRevID": 1, "RowMod": ""}
+        stored = _storable(set_name, {**row, **system})
         self._stage(set_name, stored)
         return dict(stored)
 

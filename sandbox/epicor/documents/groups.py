@@ -68,7 +68,8 @@ def open_invoice_group(txn: Txn, ctx: WriteContext, group_id: str, table: str) -
     """The invoice group an invoice goes into: it must exist and not be posting."""
     group = txn.get("InvcGrps", (ctx.company, group_id))
     if group is None:
-        raise business_error(f"Invoice group {group_id or '(blank)'} is not valid.", table, "GroupID")
+        raise business_error(f"Invoice group {group_id or '(blank)'} is not valid.", table,
+                             "GroupID")
     if group["PostInProcess"]:
         raise business_error(f"Invoice group {group_id} is being posted.", table, "GroupID")
     return group
