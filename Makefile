@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install dev unit web integration lint clean
+.PHONY: run test install dev unit web integration lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ web: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration -q
+
+# Static checks (not yet part of `make test`): ruff on everything, mypy on app/ and tasks/, pip-audit
+# on the installed dependencies (needs the PyPI or OSV vulnerability service to be reachable).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+# Benchmarks beside bare Celery and Flask baselines on Redis db 2 (bench/README.md); about 5 minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.end_to_end
+	$(BIN)/python -m bench.epicor_calls
 
 clean:
 	rm -rf $(VENV) .run .sandbox

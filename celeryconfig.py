@@ -9,6 +9,8 @@ The stages are I/O-bound (Stripe and Epicor round trips), so the worker runs a t
 
 import os
 
+from kombu import Queue
+
 broker_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 result_backend = None
 task_ignore_result = True
@@ -21,14 +23,22 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_pool = os.environ.get("WORKER_POOL", "threads")
-worker_concurrency = int(os.environ.get("WORKER_CONCURRENCY", "8"))
+# 32 threads: a stage mostly waits on Stripe or Epicor (200 ms+ per call on a real Epicor server), and
+# EPICOR_MAX_CONCURRENCY, not the thread count, is what bounds the load on Epicor (bench/README.md).
+worker_concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))
 worker_hijack_root_logger = False
 worker_cancel_long_running_tasks_on_connection_loss = False
 
-# Longest countdown the pipeline ever asks for (tasks.base caps every retry at this).
-MAX_RETRY_COUNTDOWN = int(os.environ.get("MAX_RETRY_COUNTDOWN", "1800"))
+# A message taken by a worker that died without acknowledging it (kill -9, lost machine) goes back to
+# the queue after the visibility timeout; the sweep that finds such messages runs every
+# BROKER_RESTORE_INTERVAL seconds. A waiting retry is also an unacknowledged message, so the longest
+# countdown the pipeline asks for (tasks.base caps every retry at it) stays well below the timeout.
+BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "300"))
+MAX_RETRY_COUNTDOWN = min(int(os.environ.get("MAX_RETRY_COUNTDOWN", "240")), int(BROKER_VISIBILITY_TIMEOUT * 0.8))
 broker_transport_options = {
-    "visibility_timeout": max(7200, MAX_RETRY_COUNTDOWN * 2),
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": int(os.environ.get("BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": 1,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,
@@ -42,6 +52,10 @@ task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 task_default_queue = "pipeline"
+# `dead_letter` carries one small `dlq.recorded` message per dead-lettered event (ids, reason, message).
+# Workers consume it, so Flower lists it on its Broker page and shows each dead letter as a task.
+task_queues = (Queue("pipeline"), Queue("dead_letter"))
+task_routes = {"dlq.*": {"queue": "dead_letter"}}
 
 # Flower watches these events; they carry task names and ids, never payloads beyond the small envelope.
 worker_send_task_events = True
@@ -51,4 +65,9 @@ task_track_started = True
 timezone = "UTC"
 enable_utc = True
 
-beat_schedule: dict = {}
+# Catch-up of Stripe events the receiver never got (tasks/catchup.py), run by `celery -A tasks beat`.
+imports = ("tasks.catchup",)
+beat_schedule: dict = {
+    "stripe-catch-up": {"task": "catchup.run",
+                        "schedule": float(os.environ.get("CATCHUP_INTERVAL_SECONDS", "900"))},
+}

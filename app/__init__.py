@@ -17,10 +17,12 @@ def create_app() -> Flask:
     settings = get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    from app import errors, health, webhooks
+    from app import epicor_webhooks, errors, health, payouts, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(epicor_webhooks.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(payouts.bp)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")
     return app

@@ -1,4 +1,4 @@
-"""``POST /webhooks/stripe`` (and, later, ``/webhooks/epicor``): verify, record, queue, answer.
+"""``POST /webhooks/stripe``: verify, record, queue, answer (``/webhooks/epicor`` is ``app.epicor_webhooks``).
 
 Answers: 200 only once the event is durably queued (or recognised as a duplicate, or as a type with
 no flow, recorded as ignored); 400 with a reason for a bad, stale or missing signature, a body that is
@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.signatures import SignatureRejected, verify
 from tasks.api import QueueUnavailable, receive
@@ -40,7 +41,7 @@ def stripe_webhook() -> tuple[Response, int]:
     if not is_json_request():
         return reject(415, "content type must be application/json")
     settings = get_settings()
-    body = request.get_data(cache=False)
+    body = read_body()
     try:
         verify(body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
                settings.webhook_tolerance)
@@ -49,6 +50,16 @@ def stripe_webhook() -> tuple[Response, int]:
         log.info("stripe webhook rejected: %s", exc)
         return reject(400, str(exc))
     return queue(event)
+
+
+def read_body() -> bytes:
+    """The raw body (413 above the limit). A body streamed without Content-Length is cut at the
+    limit by Werkzeug rather than refused, so one that reaches the limit is refused here."""
+    body = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length is None and len(body) >= limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def queue(event: dict[str, Any]) -> tuple[Response, int]:
@@ -81,6 +92,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadEvent("body is not valid JSON") from None
+    except RecursionError:  # signed, but nested deeper than any event: refuse it, never a 500
+        raise BadEvent("body is nested too deeply to be an event") from None
     if not isinstance(parsed, dict):
         raise BadEvent("body is not a JSON object")
     return parsed

@@ -4,6 +4,8 @@
     trigger payment        make a payment in the Stripe emulator and deliver its signed events;
                            --json prints the payment's objects, the delivered events and each delivery
     trigger send           sign and deliver an event file as it is (other API versions, edge cases)
+    epicor-event TYPE      sign and send one Epicor event (Customer.Created --cust-num 201, ...)
+    epicor-emit on|off     make the Epicor sandbox send events whenever customers / orders change
     faults epicor|stripe   show or switch injected faults
     dump [epicor|stripe]   print the emulators' state
     reset                  empty both emulators
@@ -29,6 +31,7 @@ from typing import Any
 
 import requests
 
+from sandbox.epicor_commands import EpicorCommandError, add_epicor_commands
 from sandbox.signing import SIGNATURE_HEADER, sign_payload, split_secrets
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8100"
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CliError as problem:
+    except (CliError, EpicorCommandError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     except requests.ConnectionError as problem:
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_trigger(commands)
     _add_faults(commands)
+    add_epicor_commands(commands, _add_sandbox_url)
     dump = commands.add_parser("dump", help="print the emulators' state as JSON")
     dump.add_argument("system", nargs="?", choices=["epicor", "stripe"])
     _add_sandbox_url(dump)
@@ -137,6 +141,8 @@ def _add_faults(commands: Any) -> None:
     epicor.add_argument("--license-exhausted", choices=["on", "off"])
     epicor.add_argument("--license-burst", type=int)
     epicor.add_argument("--commit-then-timeout-rate", type=float)
+    epicor.add_argument("--timeout-seconds", type=float, help="how long a committed create is held back")
+    epicor.add_argument("--seed", type=int, help="seed the fault draws for a reproducible run")
     epicor.add_argument("--show", action="store_true")
     epicor.set_defaults(run=cmd_faults)
     stripe = systems.add_parser("stripe")
@@ -344,7 +350,7 @@ def _delivery_line(delivery: dict[str, Any]) -> str:
 # faults, dump, reset -------------------------------------------------------------------------------
 
 _FAULT_OPTIONS = ("latency_ms", "error_rate", "rate_limit_rate", "license_exhausted", "license_burst",
-                  "commit_then_timeout_rate")
+                  "commit_then_timeout_rate", "timeout_seconds", "seed")
 
 
 def cmd_faults(args: argparse.Namespace) -> int:

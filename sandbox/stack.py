@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 DEMO_SECRET = "whsec_sandbox_demo_secret"
+DEMO_EPICOR_SECRET = "epicor_sandbox_demo_secret"
 
 
 class StackError(RuntimeError):
@@ -83,7 +84,7 @@ class Stack:
     data_dir: Path = RUN_DIR / "sandbox"
     log_dir: Path = RUN_DIR / "logs"
     extra_env: dict[str, str] = field(default_factory=dict)
-    worker_concurrency: int = 8
+    worker_concurrency: int = 32
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -106,7 +107,7 @@ class Stack:
             "STRIPE_API_BASE": self.sandbox_url,
             "EPICOR_BASE_URL": f"{self.sandbox_url}/KineticSandbox", "EPICOR_COMPANY": "EPIC06",
             "EPICOR_API_KEY": "sandbox-api-key", "EPICOR_USERNAME": "manager", "EPICOR_PASSWORD": "manager",
-            "EPICOR_ALLOW_HTTP": "true", "EPICOR_TIMEOUT": "10",
+            "EPICOR_ALLOW_HTTP": "true", "EPICOR_TIMEOUT": "10", "EPICOR_WEBHOOK_SECRET": DEMO_EPICOR_SECRET,
             "FLOWER_BASIC_AUTH": env.get("FLOWER_BASIC_AUTH", "operator:sandbox"),
             "PYTHONUNBUFFERED": "1",
         })

@@ -37,7 +37,7 @@ _BROKER_ERRORS = (redis.exceptions.RedisError, kombu.exceptions.OperationalError
 
 def receive(event: dict[str, Any]) -> Receipt:
     """Record and queue one verified event: {id, source, type, object_id, …small fields}."""
-    flow = flow_for(event["type"]) if event.get("source", "stripe") == "stripe" else event.get("flow")
+    flow = flow_for(event["type"], event.get("source") or "stripe")
     try:
         return _receive(event | {"flow": flow})
     except _BROKER_ERRORS as exc:
@@ -70,3 +70,21 @@ def ping() -> bool:
         return bool(store.client().ping())
     except _BROKER_ERRORS:
         return False
+
+
+def payout_report(payout_id: str) -> dict[str, Any] | None:
+    """The stored reconciliation report of a payout (``GET /api/payouts/<id>``), or None."""
+    from tasks.flows.payouts import load_report
+
+    try:
+        return load_report(payout_id)
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+
+
+def payout_report_csv(payout_id: str) -> str | None:
+    """The same report as CSV (``GET /api/payouts/<id>.csv``), or None."""
+    from tasks.mapping.payouts import report_csv
+
+    report = payout_report(payout_id)
+    return report_csv(report) if report else None

@@ -6,9 +6,11 @@ Every stage task is a thin wrapper that calls ``run_stage``. Policy:
   there; only a small envelope of ids travels through the broker, so Flower and queued messages never
   hold personal data or secrets.
 - Errors are classified once (``tasks.errors.classify``). Retryable ones are retried by Celery with
-  exponential backoff and jitter, honouring a server's ``Retry-After``, bounded per flow and capped
-  below the broker's visibility timeout. Permanent ones, and retryable ones that ran out of attempts,
-  write one dead-letter record and mark the event ``dead``; the task then fails visibly in Flower.
+  exponential backoff and jitter, honouring a server's ``Retry-After``, bounded per flow (the flow's
+  ``RetryPolicy`` with the environment's ``RETRY_*`` overrides) and capped below the broker's
+  visibility timeout. Permanent ones, and retryable ones that ran out of attempts, write one
+  dead-letter record (keyed by the task id, so a redelivered task cannot write it twice) and mark the
+  event ``dead``; the task then fails visibly in Flower.
 - ``SkipEvent`` marks the event ``ignored`` with its reason and stops the chain quietly.
 - An event already ``done`` is not processed again (a redelivered message after a worker crash).
 """
@@ -18,16 +20,17 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+from functools import lru_cache
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Ignore
 
 import celeryconfig
-from tasks import dlq, store
+from tasks import dlq, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
-from tasks.flows import STAGES, Flow, SkipEvent, flow_named
+from tasks.flows import STAGES, Flow, RetryPolicy, SkipEvent, flow_named
 
 log = logging.getLogger(__name__)
 log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
@@ -51,10 +54,17 @@ def next_stage(stage: str) -> str | None:
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
 
 
-def backoff(flow: Flow, retries: int, retry_after: float | None) -> int:
-    """Exponential backoff with 50–100 % jitter, never below Retry-After, capped below visibility."""
-    delay = min(flow.retry.backoff_max, flow.retry.backoff_base * 2 ** retries) * random.uniform(0.5, 1.0)
-    delay = max(delay, retry_after or 0.0)
+@lru_cache(maxsize=None)
+def retry_policy(flow_name: str) -> RetryPolicy:
+    """The flow's policy with the environment's overrides (``RETRY_MAX_<FLOW>`` …), read once."""
+    return flow_named(flow_name).retry.configured(flow_name)
+
+
+def backoff(policy: RetryPolicy, retries: int, retry_after: float | None) -> int:
+    """Exponential backoff with 50–100 % jitter; a server's Retry-After is honoured up to the policy's
+    longest wait; everything is capped below the broker's visibility timeout."""
+    delay = min(policy.backoff_max, policy.backoff_base * 2 ** retries) * random.uniform(0.5, 1.0)
+    delay = max(delay, min(retry_after or 0.0, policy.backoff_max))
     return int(min(delay, celeryconfig.MAX_RETRY_COUNTDOWN)) or 1
 
 
@@ -107,16 +117,18 @@ class PipelineTask(Task):
     def _fail(self, stage: str, envelope: dict[str, Any], event: dict[str, Any], stage_input: Any,
               flow: Flow, error: PipelineError) -> None:
         retries = self.request.retries
+        policy = retry_policy(flow.name)
         store.update_event(envelope["event_id"], last_error=error.to_dict())
-        if isinstance(error, RetryableError) and retries < flow.retry.max_retries:
-            countdown = backoff(flow, retries, error.retry_after)
+        if isinstance(error, RetryableError) and retries < policy.max_retries:
+            countdown = backoff(policy, retries, error.retry_after)
             log.warning("stage failed, retrying in %s s: %s", countdown, error.reason)
-            raise self.retry(countdown=countdown, max_retries=flow.retry.max_retries, exc=error)
+            raise self.retry(countdown=countdown, max_retries=policy.max_retries, exc=error)
         details = error.to_dict()
         if isinstance(error, RetryableError):
             details["reason"] = f"{error.reason}.retries_exhausted"
         dlq.dead_letter(event={**event, **envelope, "id": envelope["event_id"]}, stage=stage,
-                        stage_input=stage_input, error=details, attempts=retries + 1)
+                        stage_input=stage_input, error=details, attempts=retries + 1,
+                        failure_id=f"{self.request.id}:{stage}")
         store.update_event(envelope["event_id"], state="dead", stage=stage)
         log.error("event dead-lettered: %s", details["reason"])
         raise DeadLettered(f"{details['reason']}: {error.message}")

@@ -2,59 +2,148 @@
 
 A record holds what an operator or accountant needs to act and to replay: the event, its flow, the
 stage that failed and that stage's input, the error class, reason code and message, the number of
-attempts and the first and last failure times. It never holds secrets: stage inputs carry Stripe and
-Epicor data, not credentials. Records live in one hash (``sec:dlq``) with an index sorted by first
-failure (``sec:dlq:index``), both persisted by Redis's AOF.
+attempts and the first and last failure times. Policy:
+
+- **Once per failure.** A record is written by one Lua script, so concurrent failures of the same event
+  never race on a read-modify-write: the first creates the record, a later *different* failure (another
+  chain of the same event) refreshes it and counts it, and a redelivered task that fails again with
+  the same task id (a worker killed after dead-lettering) changes nothing.
+- **Durable.** Records are plain Redis keys (``sec:dlq:<event id>`` hashes and the ``sec:dlq:index``
+  sorted set by first failure), so Redis's AOF keeps them across worker and Redis restarts.
+- **No secrets.** Every configured secret is masked in the record before it is written; stage inputs
+  hold Stripe and Epicor data, never credentials.
+- **Visible in Flower.** Each new or refreshed record also sends one small ``dlq.recorded`` task
+  (event id, reason, message; the stage) to the ``dead_letter`` queue that workers consume: Flower lists
+  the queue on its Broker page and each dead letter as a task; that task sends the alerts.
+- **Removed only on purpose.** ``remove`` can be told which failure it removes, so a replay that fails
+  again before the old record is dropped keeps the new record.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from tasks import store
+from tasks import alerts, celery_app, store
+from tasks.settings import get_settings
 
-DLQ_KEY = store.key("dlq")
+log = logging.getLogger(__name__)
+
 INDEX_KEY = store.key("dlq", "index")
+MESSAGE_LIMIT = 500
+
+# KEYS: record hash, index. ARGV: event id, body JSON, failed-at, failure id.
+# Returns the record's failure count after the write, or 0 when this failure was already recorded.
+_WRITE = """
+if redis.call('HGET', KEYS[1], 'failure_id') == ARGV[4] then return 0 end
+local first = redis.call('HGET', KEYS[1], 'first_failed_at')
+if not first then first = ARGV[3] end
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'last_failed_at', ARGV[3], 'first_failed_at', first,
+           'failure_id', ARGV[4])
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+redis.call('ZADD', KEYS[2], 'NX', first, ARGV[1])
+return failures
+"""
+
+# KEYS: record hash, index. ARGV: event id, failure id ('' = whatever failure is recorded).
+_REMOVE = """
+local current = redis.call('HGET', KEYS[1], 'failure_id')
+if not current then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
+if ARGV[2] ~= '' and current ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def record_key(event_id: str) -> str:
+    return store.key("dlq", event_id)
 
 
 def dead_letter(*, event: dict[str, Any], stage: str, stage_input: Any, error: dict[str, Any],
-                attempts: int) -> dict[str, Any]:
-    """Write (or refresh) the record of one failed event; returns it."""
+                attempts: int, failure_id: str) -> dict[str, Any] | None:
+    """Record one failed event; returns the record, or None when this failure was already recorded."""
     event_id = event["id"]
-    previous = get(event_id)
-    at = store.now()
-    record = {
-        "id": event_id, "event_type": event.get("type"), "source": event.get("source", "stripe"),
+    body = mask_secrets({
+        "event_type": event.get("type"), "source": event.get("source", "stripe"),
         "object_id": event.get("object_id"), "flow": event.get("flow"), "stage": stage,
         "stage_input": stage_input, **error, "attempts": attempts,
-        "first_failed_at": previous["first_failed_at"] if previous else at, "last_failed_at": at,
-        "failures": (previous or {}).get("failures", 0) + 1,
-    }
-    pipe = store.client().pipeline()
-    pipe.hset(DLQ_KEY, event_id, json.dumps(record))
-    pipe.zadd(INDEX_KEY, {event_id: record["first_failed_at"]}, nx=True)
-    pipe.execute()
-    return record
+    })
+    failures = int(store.client().eval(_WRITE, 2, record_key(event_id), INDEX_KEY, event_id,
+                                       json.dumps(body), store.now(), failure_id))
+    if not failures:
+        log.info("dead-letter record already written for this failure")
+        return None
+    _announce(event_id, stage, str(body.get("reason")), str(body.get("message", "")), failures)
+    return get(event_id)
+
+
+def _announce(event_id: str, stage: str, reason: str, message: str, failures: int) -> None:
+    """Queue the ``dlq.recorded`` marker; the record is already safe, so a broker hiccup only logs."""
+    try:
+        recorded.apply_async(args=(event_id, reason, message[:MESSAGE_LIMIT]),
+                             kwargs={"stage": stage, "failures": failures}, queue="dead_letter", retry=False)
+    except Exception:  # noqa: BLE001 - the record is written; the marker is a courtesy for Flower
+        log.warning("dead-letter marker not queued; the record is in Redis")
+
+
+@celery_app.task(name="dlq.recorded", ignore_result=True, acks_late=True)
+def recorded(event_id: str, reason: str, message: str, *, stage: str = "", failures: int = 1) -> dict[str, Any]:
+    """A dead letter as Flower shows it: the arguments say what failed; this alerts and reports depth."""
+    depth_now = depth()
+    if failures == 1:
+        record = get(event_id) or {}
+        alerts.dead_letter_alert(event_id=event_id, event_type=record.get("event_type"), stage=stage,
+                                 reason=reason, message=message, depth=depth_now)
+    alerts.depth_alert(depth_now)
+    return {"dead_letter_depth": depth_now, "stage": stage, "reason": reason}
+
+
+def mask_secrets(value: Any) -> Any:
+    """``value`` with every configured secret replaced by ``[redacted]``, at any depth."""
+    secrets = [s for s in get_settings().secrets if len(s) >= 4]
+    return _mask(value, secrets) if secrets else value
+
+
+def _mask(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, dict):
+        return {key: _mask(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item, secrets) for item in value]
+    return value
+
+
+def _decode(event_id: str, raw: dict[str, str]) -> dict[str, Any] | None:
+    if "body" not in raw:
+        return None
+    return {"id": event_id, **json.loads(raw["body"]), "failures": int(raw.get("failures", 1)),
+            "first_failed_at": float(raw["first_failed_at"]), "last_failed_at": float(raw["last_failed_at"]),
+            "failure_id": raw.get("failure_id", "")}
 
 
 def get(event_id: str) -> dict[str, Any] | None:
-    raw = store.client().hget(DLQ_KEY, event_id)
-    return json.loads(raw) if raw else None
+    return _decode(event_id, store.client().hgetall(record_key(event_id)))
 
 
-def list_records(limit: int = 1000) -> list[dict[str, Any]]:
+def list_records(limit: int = 10_000) -> list[dict[str, Any]]:
+    """Records, oldest first failure first."""
     ids = store.client().zrange(INDEX_KEY, 0, limit - 1)
-    raws = store.client().hmget(DLQ_KEY, ids) if ids else []
-    return [json.loads(raw) for raw in raws if raw]
+    pipe = store.client().pipeline(transaction=False)
+    for event_id in ids:
+        pipe.hgetall(record_key(event_id))
+    return [record for event_id, raw in zip(ids, pipe.execute() if ids else [])
+            if (record := _decode(event_id, raw))]
 
 
 def depth() -> int:
-    return int(store.client().hlen(DLQ_KEY))
+    return int(store.client().zcard(INDEX_KEY))
 
 
-def remove(event_id: str) -> bool:
-    pipe = store.client().pipeline()
-    pipe.hdel(DLQ_KEY, event_id)
-    pipe.zrem(INDEX_KEY, event_id)
-    return bool(pipe.execute()[0])
+def remove(event_id: str, failure_id: str = "") -> bool:
+    """Drop a record; with ``failure_id``, only if that is still the failure recorded."""
+    return bool(store.client().eval(_REMOVE, 2, record_key(event_id), INDEX_KEY, event_id, failure_id))

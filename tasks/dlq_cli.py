@@ -1,9 +1,10 @@
 """``celery -A tasks dlq …``: list, show, retry and purge dead-letter records.
 
 ``retry`` puts the stored stage input back, re-queues the chain from the failed stage and removes the
-record only once the chain is in the broker; if queueing fails the record stays. ``purge`` asks for
-confirmation unless ``--yes``. ``--json`` prints machine-readable output (a list of records, each
-with its ``id``).
+record only once the chain is in the broker, and only if the record still describes the failure that
+was retried (a replay that already failed again keeps its new record); if queueing fails the record
+stays and the command exits non-zero. ``purge`` asks for confirmation unless ``--yes``. ``--json``
+prints machine-readable output (``list``: a list of records, each with its ``id``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tasks import dlq as dead_letters
 from tasks import store
 from tasks.chains import build_chain, envelope_for
 
+COLUMNS = (("EVENT", 30), ("TYPE", 26), ("STAGE", 13), ("REASON", 34), ("TRIES", 5), ("LAST FAILURE", 20))
+
 
 def _when(ts: float | None) -> str:
     if not ts:
@@ -26,19 +29,26 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _cell(value: Any, width: int) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _print_table(records: list[dict[str, Any]]) -> None:
     if not records:
         click.echo("The dead-letter queue is empty.")
         return
-    click.echo(f"{'EVENT':<32} {'TYPE':<28} {'STAGE':<14} {'REASON':<32} {'TRIES':>5}  LAST FAILURE")
-    for r in records:
-        click.echo(f"{r['id']:<32} {str(r.get('event_type')):<28} {r['stage']:<14} "
-                   f"{str(r.get('reason')):<32} {r.get('attempts', 0):>5}  {_when(r.get('last_failed_at'))}")
-        click.echo(f"    {r.get('message', '')}")
+    click.echo(f"{len(records)} dead-letter record(s), oldest first:\n")
+    click.echo("  ".join(name.ljust(width) for name, width in COLUMNS))
+    for record in records:
+        values = (record["id"], record.get("event_type"), record.get("stage"), record.get("reason"),
+                  record.get("attempts", 0), _when(record.get("last_failed_at")))
+        click.echo("  ".join(_cell(value, width).ljust(width) for value, (_, width) in zip(values, COLUMNS)))
+        click.echo(f"    {_cell(record.get('message', ''), 160)}")
 
 
 def retry_record(record: dict[str, Any]) -> None:
-    """Re-queue one record's chain from its failed stage, then drop the record."""
+    """Re-queue one record's chain from its failed stage, then drop that record."""
     event_id = record["id"]
     event = store.get_event(event_id) or {"id": event_id}
     event = {**event, "source": record.get("source"), "type": record.get("event_type"),
@@ -47,7 +57,7 @@ def retry_record(record: dict[str, Any]) -> None:
         store.put_stage_input(event_id, record["stage"], record["stage_input"])
     store.update_event(event_id, state="received", last_error=None, retried_at=store.now())
     build_chain(envelope_for(event), start=record["stage"]).apply_async()
-    dead_letters.remove(event_id)
+    dead_letters.remove(event_id, failure_id=record.get("failure_id", ""))
 
 
 @click.group(name="dlq", help="Dead-letter queue: list | show ID | retry ID | retry --all | purge")
@@ -57,7 +67,7 @@ def dlq_group(ctx: click.Context) -> None:
 
 
 @dlq_group.command("list", help="List dead-letter records, oldest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
 def list_cmd(as_json: bool) -> None:
     records = dead_letters.list_records()
     if as_json:
@@ -68,7 +78,7 @@ def list_cmd(as_json: bool) -> None:
 
 @dlq_group.command("show", help="Show one record, with the stored stage input.")
 @click.argument("event_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 def show_cmd(event_id: str, as_json: bool) -> None:
     record = dead_letters.get(event_id)
     if not record:
@@ -78,10 +88,10 @@ def show_cmd(event_id: str, as_json: bool) -> None:
 
 
 def _describe(record: dict[str, Any]) -> str:
-    lines = [f"{k}: {record.get(k)}" for k in ("id", "event_type", "object_id", "flow", "stage", "error_class",
-                                               "reason", "message", "attempts", "failures")]
-    lines += [f"first_failed_at: {_when(record.get('first_failed_at'))}",
-              f"last_failed_at: {_when(record.get('last_failed_at'))}",
+    lines = [f"{k:<16} {record.get(k)}" for k in ("id", "event_type", "object_id", "flow", "stage",
+                                                  "error_class", "reason", "message", "attempts", "failures")]
+    lines += [f"{'first_failed_at':<16} {_when(record.get('first_failed_at'))}",
+              f"{'last_failed_at':<16} {_when(record.get('last_failed_at'))}",
               "stage_input:", json.dumps(record.get("stage_input"), indent=2)]
     return "\n".join(lines)
 
@@ -89,31 +99,51 @@ def _describe(record: dict[str, Any]) -> str:
 @dlq_group.command("retry", help="Re-run a record's chain from the failed stage (or --all).")
 @click.argument("event_id", required=False)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every record.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {retried: [...], failed: [...]}.")
 def retry_cmd(event_id: str | None, retry_all: bool, as_json: bool) -> None:
     if bool(event_id) == retry_all:
         raise click.UsageError("give one EVENT_ID or --all")
     records = dead_letters.list_records() if retry_all else [r for r in [dead_letters.get(event_id or "")] if r]
-    if not records:
+    if not records and not retry_all:
         click.echo(f"No dead-letter record for {event_id}", err=True)
         sys.exit(1)
+    retried, failed = _retry_each(records)
+    if as_json:
+        click.echo(json.dumps({"retried": retried, "failed": failed}))
+    else:
+        click.echo(f"Re-queued {len(retried)} event(s)" + (f": {', '.join(retried)}" if retried else "."))
+        if failed:
+            click.echo(f"Could not queue {len(failed)} event(s), records kept: {', '.join(failed)}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _retry_each(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    retried, failed = [], []
     for record in records:
-        retry_record(record)
-    ids = [r["id"] for r in records]
-    click.echo(json.dumps({"retried": ids}) if as_json else f"Re-queued {len(ids)} event(s): {', '.join(ids)}")
+        try:
+            retry_record(record)
+        except Exception:  # noqa: BLE001 - keep the record and go on with the others
+            failed.append(record["id"])
+        else:
+            retried.append(record["id"])
+    return retried, failed
 
 
-@dlq_group.command("purge", help="Delete every record (asks first).")
+@dlq_group.command("purge", help="Delete every record (asks first unless --yes).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {purged: N}.")
 def purge_cmd(yes: bool, as_json: bool) -> None:
     records = dead_letters.list_records()
-    if not yes and not click.confirm(f"Delete {len(records)} dead-letter record(s)?", default=False):
-        click.echo("Nothing deleted.")
+    if not records:
+        click.echo(json.dumps({"purged": 0}) if as_json else "The dead-letter queue is empty.")
         return
-    for record in records:
-        dead_letters.remove(record["id"])
-    click.echo(json.dumps({"purged": len(records)}) if as_json else f"Deleted {len(records)} record(s).")
+    question = f"Delete {len(records)} dead-letter record(s)? Their events will not be posted"
+    if not yes and not click.confirm(question, default=False, err=True):
+        click.echo("Nothing deleted.", err=True)
+        sys.exit(1)
+    purged = sum(dead_letters.remove(r["id"], failure_id=r.get("failure_id", "")) for r in records)
+    click.echo(json.dumps({"purged": purged}) if as_json else f"Deleted {purged} record(s).")
 
 
 dlq = dlq_group

@@ -12,6 +12,8 @@ accountant who has to act on it.
 
 from __future__ import annotations
 
+import redis
+
 
 class PipelineError(Exception):
     """Base of the taxonomy; never raised directly."""
@@ -60,7 +62,14 @@ class PrerequisiteMissing(RetryableError):
 
 
 def classify(exc: BaseException) -> PipelineError:
-    """Map any exception to the taxonomy; unknown means permanent."""
+    """Map any exception to the taxonomy; unknown means permanent.
+
+    Redis itself going away (a restart, a fail-over) is the one infrastructure error known here: the
+    stage did nothing it cannot repeat, so it is retried rather than dead-lettered.
+    """
     if isinstance(exc, PipelineError):
         return exc
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                        redis.exceptions.BusyLoadingError)):
+        return RetryableError(f"Redis is unavailable: {type(exc).__name__}", reason="redis.unavailable")
     return PermanentError(f"Unexpected error: {type(exc).__name__}: {exc}", reason="internal.unexpected")

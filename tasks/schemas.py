@@ -265,6 +265,44 @@ class ReceiptLineSchema(EpicorDocument):
     DocTranAmt = Money(required=True, validate=not_zero)
 
 
+class OrderHoldSchema(EpicorDocument):
+    """PATCH of a sales order put on or taken off hold (failed payment, dispute)."""
+
+    OrderHeld = Flag(required=True)
+    OrderComment = Text()
+
+
+class CreditMemoOutcomeSchema(EpicorDocument):
+    """PATCH of an unposted credit memo whose dispute ended (reason code and a note)."""
+
+    CMReason = text(8, required=True, blank=False)
+    InvoiceComment = Text()
+
+
+class BilledLineSchema(InvoiceLineSchema):
+    """A line of an invoice Stripe billed: a proration credit is a negative unit price."""
+
+    DocUnitPrice = Money(required=True)
+
+
+class CustomerStandingSchema(EpicorDocument):
+    """PATCH of a customer's standing: credit hold while behind on Stripe payments, subscription note."""
+
+    CreditHold = Flag()
+    Comment = Text()
+
+
+class CustomerContactSchema(EpicorDocument):
+    """PATCH of a customer's contact details from Stripe (only the fields that changed)."""
+
+    Name = text(50, blank=False)
+    ExternalID = text(50)
+    EMailAddress = text(255)
+    PhoneNum = text(20)
+    Address1, Address2, Address3 = text(50), text(50), text(50)
+    City, State, Zip, Country = text(50), text(50), text(10), text(50)
+
+
 # Kind → (schema, what the accountant calls the document, the key that numbers its lines).
 DOCUMENTS: dict[str, tuple[type[EpicorDocument], str, str | None]] = {
     "customer": (CustomerSchema, "Customer", None),
@@ -276,6 +314,11 @@ DOCUMENTS: dict[str, tuple[type[EpicorDocument], str, str | None]] = {
     "cash_group": (CashGroupSchema, "Cash receipt group", None),
     "receipt_header": (ReceiptHeaderSchema, "Cash receipt", None),
     "receipt_line": (ReceiptLineSchema, "Cash receipt line", None),
+    "order_hold": (OrderHoldSchema, "Sales order hold", None),
+    "credit_memo_outcome": (CreditMemoOutcomeSchema, "Credit memo outcome", None),
+    "billed_line": (BilledLineSchema, "AR invoice line", "InvoiceLine"),
+    "customer_standing": (CustomerStandingSchema, "Customer standing", None),
+    "customer_contact": (CustomerContactSchema, "Customer contact", None),
 }
 
 

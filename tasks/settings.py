@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +82,7 @@ class Settings:
     mappings_dir: Path
     webhook_tolerance: int = 300
     max_body_bytes: int = 1_048_576
+    epicor_max_concurrency: int = 16
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
@@ -107,7 +109,7 @@ def load_settings() -> Settings:
     version = (env_value("EPICOR_API_VERSION") or "v2").lower()
     if version not in {"v1", "v2"}:
         raise ConfigError("EPICOR_API_VERSION must be v1 or v2")
-    values = dict(
+    values: dict[str, Any] = dict(
         redis_url=env_value("REDIS_URL") or "redis://127.0.0.1:6379/0",
         stripe_api_key=env_value("STRIPE_API_KEY") or "",
         stripe_webhook_secrets=env_list("STRIPE_WEBHOOK_SECRET"),
@@ -127,6 +129,7 @@ def load_settings() -> Settings:
         mappings_dir=Path(env_value("MAPPINGS_DIR") or REPO_ROOT / "mappings"),
         webhook_tolerance=env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
         max_body_bytes=env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576),
+        epicor_max_concurrency=max(1, env_int("EPICOR_MAX_CONCURRENCY", 16)),
     )
     secrets = tuple(s for s in (
         values["stripe_api_key"], values["epicor_api_key"], values["epicor_password"],

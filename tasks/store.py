@@ -4,6 +4,7 @@ Everything the pipeline must remember lives here under one key prefix, so operat
 with ``redis-cli`` and so Redis with AOF persistence makes it durable:
 
 - ``sec:event:<id>``     hash: one event's life (state, stage, flow, Epicor keys, last error).
+- ``sec:inflight``       sorted set: events not finished yet, by their last progress (recovery sweep).
 - ``sec:stage:<id>:<s>`` JSON: the input of stage ``s`` for that event. Stage inputs can hold personal
   data (names, addresses), so they stay in Redis and only ids travel through the broker (and Flower).
 - ``sec:journal:<key>``  hash: which Epicor documents of one payment are already posted. An
@@ -24,12 +25,14 @@ from typing import Any
 import redis
 
 from tasks.errors import RetryableError
-from tasks.settings import get_settings
+from tasks.settings import env_int, get_settings
 
 PREFIX = "sec"
 STAGE_TTL = 60 * 60 * 24 * 35
 CACHE_TTL = 60 * 60
 STATES = ("received", "processing", "done", "dead", "ignored")
+FINISHED = ("done", "dead", "ignored")
+INFLIGHT_KEY = "sec:inflight"
 
 _local = threading.local()
 _clients: dict[str, redis.Redis] = {}
@@ -56,16 +59,36 @@ def now() -> float:
 
 
 # -- events ------------------------------------------------------------------------------------
+# KEYS: the event's hash, the in-flight index. ARGV: event id, now, then field, value, field, value …
+# One round trip on the receiver's hot path: 1 = new (fields written, indexed), 0 = seen before.
+_RECORD_EVENT = """
+if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 0 then
+  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def _script(source: str) -> Any:
+    """A Lua script registered on the current client (EVALSHA, loaded again after a Redis restart)."""
+    redis_client = client()
+    found = _scripts.get((id(redis_client), source))
+    if found is None:
+        found = _scripts[(id(redis_client), source)] = redis_client.register_script(source)
+    return found
+
+
 def record_event(event: dict[str, Any]) -> bool:
     """Store a newly received event; False when this id was seen before (deduplication)."""
-    name = key("event", event["id"])
-    created = client().hsetnx(name, "id", event["id"])
-    if created:
-        fields = {k: _encode(v) for k, v in event.items() if k != "id"}
-        fields.update(state="received", received_at=now(), updated_at=now(), deliveries=1)
-        client().hset(name, mapping=fields)
-    else:
-        client().hincrby(name, "deliveries", 1)
+    at = now()
+    fields: dict[str, Any] = {k: _encode(v) for k, v in event.items() if k != "id"}
+    fields.update(state="received", received_at=at, updated_at=at, deliveries=1)
+    pairs = [item for field, value in fields.items() for item in (field, value)]
+    created = _script(_RECORD_EVENT)(keys=[key("event", event["id"]), INFLIGHT_KEY], args=[event["id"], at, *pairs])
     return bool(created)
 
 
@@ -78,7 +101,19 @@ def get_event(event_id: str) -> dict[str, Any] | None:
 
 def update_event(event_id: str, **fields: Any) -> None:
     fields["updated_at"] = now()
-    client().hset(key("event", event_id), mapping={k: _encode(v) for k, v in fields.items()})
+    pipe = client().pipeline()
+    pipe.hset(key("event", event_id), mapping={k: _encode(v) for k, v in fields.items()})
+    state = fields.get("state")
+    if state in FINISHED:
+        pipe.zrem(INFLIGHT_KEY, event_id)
+    else:  # any update is progress; only a (re)started event joins the in-flight index
+        pipe.zadd(INFLIGHT_KEY, {event_id: fields["updated_at"]}, xx=not state)
+    pipe.execute()
+
+
+def stalled_events(idle_seconds: float, limit: int = 500) -> list[str]:
+    """Ids of events in flight that made no progress for ``idle_seconds`` (oldest first)."""
+    return client().zrangebyscore(INFLIGHT_KEY, "-inf", now() - idle_seconds, start=0, num=limit)
 
 
 def _encode(value: Any) -> str:
@@ -127,8 +162,13 @@ def cache_set(value: str | int, *parts: str, ttl: int = CACHE_TTL) -> None:
 
 
 @contextmanager
-def locked(name: str, *, timeout: int = 120, wait: float = 15.0) -> Iterator[None]:
-    """Serialise a critical section across workers; a busy lock is a retryable condition."""
+def locked(name: str, *, timeout: int | None = None, wait: float = 15.0) -> Iterator[None]:
+    """Serialise a critical section across workers; a busy lock is a retryable condition.
+
+    The lock expires after ``timeout`` seconds (``LOCK_TIMEOUT_SECONDS``, 120 by default) so that a
+    worker killed while holding it blocks that customer's postings only that long.
+    """
+    timeout = timeout or env_int("LOCK_TIMEOUT_SECONDS", 120)
     lock = client().lock(key("lock", name), timeout=timeout, blocking_timeout=wait, thread_local=False)
     if not lock.acquire():
         raise RetryableError(f"Another worker is posting for {name}", reason="pipeline.lock_busy", retry_after=2)

@@ -2,8 +2,9 @@
 
 ``GET dump`` every set's rows; ``POST reset`` wipe and reseed (also clears stats, faults, settings);
 ``GET/PUT faults`` read or merge the fault switches; ``POST parts`` add a part (how a test "fixes the
-cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode; ``GET stats`` and
-``POST stats/reset`` the REST call counts. Bodies are JSON whatever the Content-Type says; a bad
+cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode and the outbound
+events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POST stats/reset``
+the REST call counts. Bodies are JSON whatever the Content-Type says; a bad
 body is a 400 with the same error shape as the REST API.
 """
 
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, request
 
 from .body import parse_body
 from .errors import api_error
+from .events import SETTING_NAMES
 from .responses import json_response
 from .schema import DUMP_ORDER, ENTITY_SETS
 from .seed import add_part
@@ -36,6 +38,7 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
         ("/settings", "PUT"): lambda: _put_settings(state),
         ("/stats", "GET"): lambda: json_response(state.stats.snapshot()),
         ("/stats/reset", "POST"): lambda: _reset_stats(state),
+        ("/events", "GET"): lambda: json_response(state.events.snapshot()),
     }
     for (rule, method), view in routes.items():
         endpoint = f"admin_{rule.strip('/').replace('/', '_')}_{method.lower()}"
@@ -72,13 +75,14 @@ def _add_part(state: EpicorState) -> Response:
 
 def _put_settings(state: EpicorState) -> Response:
     settings = _json_object()
-    unknown = set(settings) - {"strict_parts"}
+    unknown = set(settings) - {"strict_parts"} - SETTING_NAMES
     if unknown:
         raise api_error(400, f"Unknown setting(s): {', '.join(sorted(unknown))}.")
     if "strict_parts" in settings:
         if not isinstance(settings["strict_parts"], bool):
             raise api_error(400, "strict_parts must be true or false.")
         state.strict_parts = settings["strict_parts"]
+    state.events.configure(settings)
     return json_response(state.settings())
 
 

@@ -8,6 +8,8 @@ entity set (service name case-insensitive) else 404; then the verb: GET list / G
 ``Parent(keys)/Children``, POST to a set (201 + row), PATCH by key (204). Other verbs, and writes to
 read-only sets (Parts, Reasons), are 405. POST/PATCH need ``Content-Type: application/json`` (415).
 A committed create may then be held back for ``timeout_seconds`` (``commit_then_timeout_rate``).
+Committed customer and sales-order writes are handed to the event outbox (``events.py``) after the
+transaction, so sending never holds the store's lock.
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ class RestApi:
         sent = parse_body(self._json_body(), entity_set)
         with self.state.store.transaction() as txn:
             row = create_row(txn, self.state.write_context(), entity_set, sent)
+        self.state.events.row_created(entity_set.name, row)
         delay = self.state.faults.draw_commit_timeout()
         if delay:
             time.sleep(delay)
@@ -180,7 +183,10 @@ class RestApi:
         key = resolve_key(entity_set, path)
         sent = parse_body(self._json_body(), entity_set)
         with self.state.store.transaction() as txn:
+            before = txn.get(entity_set.name, key)
             update_row(txn, self.state.write_context(), entity_set, key, sent)
+            after = txn.get(entity_set.name, key)
+        self.state.events.row_updated(entity_set.name, before, after)
         return no_content()
 
     def _json_body(self) -> bytes:

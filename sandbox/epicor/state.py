@@ -1,4 +1,4 @@
-"""The emulator's state: stored rows, fault switches, call statistics and settings, in one object.
+"""The emulator's state: stored rows, fault switches, call statistics, settings and the event outbox.
 
 ``EpicorState`` is what the sandbox server builds once and hands to ``make_epicor_blueprint``; tests
 build their own on ``:memory:`` or a temporary file. A new database is seeded on first open; an
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .documents import WriteContext
+from .events import EventEmitter
 from .faults import FaultSwitches
 from .seed import seed
 from .stats import CallStats
@@ -33,6 +34,7 @@ class EpicorState:
         self.store = RowStore(db_path)
         self.faults = FaultSwitches()
         self.stats = CallStats()
+        self.events = EventEmitter(company)
         if self.store.get_meta("seeded") is None:
             seed(self.store, company)
 
@@ -43,6 +45,7 @@ class EpicorState:
             seed(self.store, self.company)
         self.stats.reset()
         self.faults.reset()
+        self.events.reset()
         self.strict_parts = self._default_strict_parts
 
     def write_context(self) -> WriteContext:
@@ -51,4 +54,4 @@ class EpicorState:
 
     def settings(self) -> dict[str, Any]:
         """The adjustable settings."""
-        return {"strict_parts": self.strict_parts}
+        return {"strict_parts": self.strict_parts, **self.events.settings.public()}

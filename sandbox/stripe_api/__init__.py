@@ -4,6 +4,8 @@ It serves customers, charges, PaymentIntents, Checkout Sessions and their line i
 prices, balance transactions and events under `/v1`, in the shapes real Stripe returns for the
 request's API version, with Stripe's auth, form encoding, pagination, expansion, errors and
 idempotency. Admin routes under `/_sandbox/stripe` create consistent payments and their events.
+Billing (invoices, invoice items and payments, subscriptions, payouts) is in `billing_routes.py`;
+`invoices.py` documents the invoice API other flows create invoices through.
 """
 
 from sandbox.stripe_api.blueprint import make_stripe_blueprint

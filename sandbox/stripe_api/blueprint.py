@@ -13,6 +13,8 @@ from flask import Blueprint, Response, request
 
 from sandbox.stripe_api import errors
 from sandbox.stripe_api.api import json_response, serve
+from sandbox.stripe_api.billing_routes import add_billing_routes
+from sandbox.stripe_api.movement_routes import add_movement_routes
 from sandbox.stripe_api.payments import create_payment
 from sandbox.stripe_api.queries import expand_paths
 from sandbox.stripe_api.resources import RESOURCES, Resource
@@ -30,6 +32,8 @@ def make_stripe_blueprint(state: StripeState) -> Blueprint:
     for resource in RESOURCES:
         _add_resource_routes(blueprint, state, account, resource)
     _add_line_items_route(blueprint, state, account)
+    add_billing_routes(blueprint, state, account)
+    add_movement_routes(blueprint, account)
     _add_fallback_route(blueprint, state)
     _add_admin_routes(blueprint, state, account)
     return blueprint

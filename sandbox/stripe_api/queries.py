@@ -38,6 +38,10 @@ def _matches(obj: dict[str, Any], name: str, wanted: Any) -> bool:
         return obj.get("type") in (wanted if isinstance(wanted, list) else [wanted])
     if name == "delivery_success":
         return _delivered(obj) == (str(wanted).lower() == "true")
+    if name == "status" and wanted == "all":
+        return True  # subscriptions: every status, cancelled ones included
+    if name == "payout":
+        return obj.get("_payout") == wanted  # balance transactions paid out by that payout
     value = obj.get(name)
     if isinstance(value, bool):
         return str(value).lower() == str(wanted).lower()

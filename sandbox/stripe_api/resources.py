@@ -48,5 +48,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("products", "product", ("active", "created"), updatable=("metadata", "name", "description")),
     Resource("prices", "price", ("product", "currency", "type", "created"), updatable=("metadata",)),
     Resource("events", "event", ("type", "types", "created", "delivery_success")),
-    Resource("balance_transactions", "balance_transaction", ("source", "type", "currency", "created")),
+    Resource("balance_transactions", "balance_transaction", ("source", "type", "currency", "created", "payout")),
+    Resource("subscriptions", "subscription", ("customer", "status", "created")),
+    Resource("payouts", "payout", ("status", "currency", "created")),
+    Resource("refunds", "refund", ("charge", "payment_intent", "created"), updatable=("metadata",)),
+    Resource("disputes", "dispute", ("charge", "payment_intent", "created"), updatable=("metadata",)),
 )

@@ -19,7 +19,8 @@ from sandbox.stripe_api.resources import Resource
 from sandbox.stripe_api.state import StripeState
 from sandbox.stripe_api.versions import DEFAULT_API_VERSION, render
 
-UPDATE_EVENTS = {"customer": "customer.updated", "charge": "charge.updated"}
+UPDATE_EVENTS = {"customer": "customer.updated", "charge": "charge.updated", "refund": "refund.updated",
+                 "dispute": "charge.dispute.updated"}
 NOT_UPDATABLE = ("expand",)
 
 

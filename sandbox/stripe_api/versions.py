@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from sandbox.stripe_api.billing_versions import BILLING_RENDERERS
+
 DEFAULT_API_VERSION = "2026-10-28.endive"
 CHARGES_LIST_REMOVED = "2022-11-15"
 INVOICE_LINK_REMOVED = "2025-03-31"
@@ -36,15 +38,24 @@ def render(stripe_object: dict[str, Any], api_version: str, lookup: Lookup) -> d
     """The object as Stripe returns it to a client or endpoint on `api_version`."""
     rendered = public(stripe_object)
     renderer = _RENDERERS.get(rendered.get("object", ""))
-    return renderer(rendered, api_version, lookup) if renderer else rendered
+    rendered = renderer(rendered, api_version, lookup) if renderer else rendered
+    if rendered.get("invoice", "") is None and stripe_object.get("_invoice"):
+        rendered["invoice"] = stripe_object["_invoice"]  # an invoice payment, before basil
+    return rendered
 
 
 def _render_charge(charge: dict[str, Any], api_version: str, lookup: Lookup) -> dict[str, Any]:
     if before(api_version, INVOICE_LINK_REMOVED):
         charge["invoice"] = None
     if before(api_version, CHARGES_LIST_REMOVED):
-        charge["refunds"] = _list([], f"/v1/charges/{charge['id']}/refunds")
+        charge["refunds"] = _list(_refunds_of(charge["id"], lookup), f"/v1/charges/{charge['id']}/refunds")
     return charge
+
+
+def _refunds_of(charge_id: str, lookup: Lookup) -> list[dict[str, Any]]:
+    """The charge's refunds, newest first (the sandbox keeps their ids on the stored charge)."""
+    refund_ids = (lookup(charge_id) or {}).get("_refund_ids", [])
+    return [public(refund) for refund in map(lookup, refund_ids) if refund]
 
 
 def _render_intent(intent: dict[str, Any], api_version: str, lookup: Lookup) -> dict[str, Any]:
@@ -62,4 +73,4 @@ def _list(items: list[dict[str, Any]], url: str) -> dict[str, Any]:
     return {"object": "list", "data": items, "has_more": False, "total_count": len(items), "url": url}
 
 
-_RENDERERS = {"charge": _render_charge, "payment_intent": _render_intent}
+_RENDERERS = {"charge": _render_charge, "payment_intent": _render_intent, **BILLING_RENDERERS}

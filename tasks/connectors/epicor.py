@@ -10,6 +10,11 @@ retryable; business rules, bad requests and credentials are permanent; 409 on a 
 for second-scale blips (tenacity); creates are never blindly re-sent, because a create that timed out
 may have committed: callers look up by external reference first (``ensure``), and that whole
 look-up-then-create step is what gets retried.
+
+Load policy: at most ``EPICOR_MAX_CONCURRENCY`` calls are in flight per worker process, whatever the
+worker's thread count, so a burst of Stripe events keeps Epicor busy without overrunning its app
+server or its integration licences; a call that cannot get a slot within the timeout is retryable.
+Each worker thread keeps one ``requests.Session``, so connections (and TLS sessions) are reused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -107,6 +113,18 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def call_slots(limit: int) -> threading.BoundedSemaphore:
+    """The process-wide bound on concurrent Epicor calls (one semaphore per configured limit)."""
+    with _slots_lock:
+        if limit not in _slots:
+            _slots[limit] = threading.BoundedSemaphore(limit)
+        return _slots[limit]
+
+
 def _blip_retry(func: Callable[..., T]) -> Callable[..., T]:
     """Second-scale retries for idempotent calls; longer outages go back to Celery."""
     return retry(
@@ -133,6 +151,7 @@ class EpicorClient:
         self.session = session or requests.Session()
         self.session.verify = settings.epicor_verify_tls
         self.session.headers.update(self._auth_headers(settings))
+        self.slots = call_slots(settings.epicor_max_concurrency)
         self.calls = 0
 
     def _auth_headers(self, settings: Settings) -> dict[str, str]:
@@ -157,12 +176,18 @@ class EpicorClient:
     # -- transport --------------------------------------------------------------------------
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         self.calls += 1
+        if not self.slots.acquire(timeout=self.timeout):
+            raise EpicorUnavailable("Every Epicor call slot stayed busy; EPICOR_MAX_CONCURRENCY bounds them",
+                                    reason="epicor.busy")
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
-            raise EpicorUnavailable(f"Epicor did not answer within {self.timeout:.0f} s", reason="epicor.timeout")
+            raise EpicorUnavailable(f"Epicor did not answer within {self.timeout:.0f} s",
+                                    reason="epicor.timeout") from None
         except requests.ConnectionError:
-            raise EpicorUnavailable("Epicor could not be reached", reason="epicor.connection")
+            raise EpicorUnavailable("Epicor could not be reached", reason="epicor.connection") from None
+        finally:
+            self.slots.release()
         if response.status_code >= 400:
             raise classify_response(response)
         return response

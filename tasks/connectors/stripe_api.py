@@ -86,11 +86,26 @@ class StripeConnector:
         except stripe.StripeError as exc:
             raise classify_stripe_error(exc) from None
 
-    def charge(self, charge_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.charges.retrieve(charge_id)))
+    def charge(self, charge_id: str, *, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+        return self._retrieve(self.client.v1.charges, charge_id, expand)
 
-    def payment_intent(self, intent_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.payment_intents.retrieve(intent_id)))
+    def payment_intent(self, intent_id: str, *, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+        return self._retrieve(self.client.v1.payment_intents, intent_id, expand)
+
+    def _retrieve(self, service: Any, object_id: str, expand: tuple[str, ...]) -> dict[str, Any]:
+        """One object, with related objects expanded in the same round trip when Stripe allows it.
+
+        A refused expansion (an old API version, a restricted key) falls back to the bare object;
+        callers fetch what is still an id.
+        """
+        if expand:
+            try:
+                return plain(self._call(lambda: service.retrieve(object_id, params={"expand": list(expand)})))
+            except StripeNotFound:
+                raise
+            except StripeRejected:
+                log.info("expansion refused; retrieving the object alone")
+        return plain(self._call(lambda: service.retrieve(object_id)))
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         found = plain(self._call(lambda: self.client.v1.customers.retrieve(customer_id)))
@@ -125,14 +140,125 @@ class StripeConnector:
         return plain(self._call(lambda: self.client.v1.products.retrieve(product_id)))
 
     def update_metadata(self, object_id: str, metadata: dict[str, str], *, idempotency_key: str) -> None:
-        """Write Epicor numbers back onto a charge, payment intent or customer."""
+        """Write Epicor numbers back onto a charge, payment intent, customer, invoice, refund or dispute."""
         service = self._service_for(object_id)
         options = {"idempotency_key": idempotency_key}
-        self._call(lambda: service.update(object_id, params={"metadata": metadata}, options=options))  # type: ignore[arg-type]
+        self._call(lambda: service.update(object_id, params={"metadata": metadata}, options=options))
+
+    # -- writes for customers and orders that start in Epicor (each with an idempotency key) ------
+    def create_customer(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self.client.v1.customers.create(params=params, options=options)))  # type: ignore[arg-type]
+
+    def update_customer(self, customer_id: str, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self.client.v1.customers.update(customer_id, params=params, options=options)))  # type: ignore[arg-type]
+
+    def create_invoice(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self.client.v1.invoices.create(params=params, options=options)))  # type: ignore[arg-type]
+
+    def create_invoice_item(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self.client.v1.invoice_items.create(params=params, options=options)))  # type: ignore[arg-type]
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        params = {"auto_advance": False}  # sending is an explicit, once-only step of the flow
+        service = self.client.v1.invoices
+        return plain(self._call(lambda: service.finalize_invoice(invoice_id, params=params, options=options)))  # type: ignore[arg-type]
+
+    def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self.client.v1.invoices.send_invoice(invoice_id, options=options)))  # type: ignore[arg-type]
+
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.invoices.retrieve(invoice_id)))
+
+    def invoices_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every invoice of a customer, newest first (a list, never search: lists are consistent)."""
+        return self._all_pages(self.client.v1.invoices, {"customer": customer_id})
+
+    def invoice_items_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        return self._all_pages(self.client.v1.invoice_items, {"invoice": invoice_id})
+
+    def _all_pages(self, service: Any, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {**filters, "limit": 100}
+        while True:
+            page = plain(self._call(lambda query=params: service.list(params=query)))  # type: ignore[misc]
+            found.extend(page.get("data") or [])
+            if not page.get("has_more") or not found:
+                return found
+            params = {**filters, "limit": 100, "starting_after": found[-1]["id"]}
+
+    # -- reads for subscription invoices, customer status, payouts and catch-up -------------------
+    def invoice_lines(self, invoice_id: str) -> list[dict[str, Any]]:
+        """Every line of an invoice (the invoice object embeds only the first page)."""
+        lines = self._call(lambda: self.client.v1.invoices.line_items.list(invoice_id, params={"limit": 100}))
+        return [plain(line) for line in self._call(lambda: list(lines.auto_paging_iter()))]
+
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        """The InvoicePayments of an invoice (basil and later); [] where the API has none."""
+        try:
+            return self._all_pages(self.client.v1.invoice_payments, {"invoice": invoice_id})
+        except StripeRejected:
+            log.info("invoice payments list not available; using the invoice's own payment fields")
+            return []
+
+    def invoice_paid_by(self, *, payment_intent: str | None = None, charge: str | None = None) -> str | None:
+        """The invoice a payment paid, if any: `invoice_payments` by payment (charges lost `invoice` in basil)."""
+        payment = {"type": "payment_intent", "payment_intent": payment_intent} if payment_intent \
+            else {"type": "charge", "charge": charge}
+        try:
+            page = plain(self._call(lambda: self.client.v1.invoice_payments.list(
+                params={"payment": payment, "limit": 1})))  # type: ignore[arg-type]
+        except StripeRejected:
+            log.info("invoice payments lookup not available; relying on the payment's invoice field")
+            return None
+        found = page.get("data") or []
+        invoice = found[0].get("invoice") if found else None
+        return invoice.get("id") if isinstance(invoice, dict) else invoice
+
+    # -- reads for refunds and disputes -----------------------------------------------------------
+    def refund(self, refund_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.refunds.retrieve(refund_id)))
+
+    def refunds_of_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge (all versions; `charge.refunds` is gone since 2022-11-15)."""
+        return self._all_pages(self.client.v1.refunds, {"charge": charge_id})
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.prices.retrieve(price_id)))
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.subscriptions.retrieve(subscription_id)))
+
+    def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every subscription of a customer, cancelled ones included."""
+        return self._all_pages(self.client.v1.subscriptions, {"customer": customer_id, "status": "all"})
+
+    def payout(self, payout_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self.client.v1.payouts.retrieve(payout_id)))
+
+    def payout_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        """Every balance transaction paid out by an automatic payout, sources expanded, all pages."""
+        params = {"payout": payout_id, "expand": ["data.source"], "limit": 100}
+        first = self._call(lambda: self.client.v1.balance_transactions.list(params=params))  # type: ignore[arg-type]
+        return [plain(txn) for txn in self._call(lambda: list(first.auto_paging_iter()))]
+
+    def events_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of `GET /v1/events` (the catch-up walks the pages itself to checkpoint)."""
+        return plain(self._call(lambda: self.client.v1.events.list(params=params)))  # type: ignore[arg-type]
 
     def _service_for(self, object_id: str) -> Any:
-        prefixes = {"ch_": self.client.v1.charges, "py_": self.client.v1.charges,
-                    "pi_": self.client.v1.payment_intents, "cus_": self.client.v1.customers}
+        prefixes = {"in_": self.client.v1.invoices, "ch_": self.client.v1.charges, "py_": self.client.v1.charges,
+                    "pi_": self.client.v1.payment_intents, "cus_": self.client.v1.customers,
+                    "re_": self.client.v1.refunds, "pyr_": self.client.v1.refunds, "dp_": self.client.v1.disputes,
+                    "du_": self.client.v1.disputes}
         for prefix, service in prefixes.items():
             if object_id.startswith(prefix):
                 return service

@@ -22,9 +22,33 @@ class SkipEvent(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often, and how far apart, Celery retries a flow's retryable failures.
+
+    The flow's values are defaults; the environment overrides them, per flow first, then for every
+    flow: ``RETRY_MAX_<FLOW>`` / ``RETRY_MAX``, ``RETRY_BACKOFF_BASE_<FLOW>`` / ``RETRY_BACKOFF_BASE``
+    and ``RETRY_BACKOFF_MAX_<FLOW>`` / ``RETRY_BACKOFF_MAX`` (``<FLOW>`` is the flow name upper-cased,
+    e.g. ``RETRY_MAX_ORDER_TO_CASH=20``). Every wait is still capped below the broker's visibility
+    timeout by ``tasks.base.backoff``.
+    """
+
     max_retries: int = 8
     backoff_base: float = 5.0
     backoff_max: float = 600.0
+
+    def configured(self, flow_name: str) -> RetryPolicy:
+        """This policy with the environment's overrides for ``flow_name`` applied and checked."""
+        from tasks.settings import ConfigError, env_float, env_int
+
+        def setting(name: str, default: float, read: Callable[[str, Any], Any]) -> Any:
+            return read(f"{name}_{flow_name.upper()}", read(name, default))
+
+        policy = RetryPolicy(max_retries=setting("RETRY_MAX", self.max_retries, env_int),
+                             backoff_base=setting("RETRY_BACKOFF_BASE", self.backoff_base, env_float),
+                             backoff_max=setting("RETRY_BACKOFF_MAX", self.backoff_max, env_float))
+        if policy.max_retries < 0 or policy.backoff_base <= 0 or policy.backoff_max < policy.backoff_base:
+            raise ConfigError(f"retry policy of {flow_name} needs RETRY_MAX >= 0 and "
+                              "0 < RETRY_BACKOFF_BASE <= RETRY_BACKOFF_MAX")
+        return policy
 
 
 @dataclass(frozen=True)
@@ -42,9 +66,13 @@ class Flow:
 
 
 def _registry() -> dict[str, Flow]:
-    from tasks.flows import order_to_cash
+    from tasks.flows import disputes, epicor_customers, epicor_orders, order_to_cash, payment_failed, refunds
+    from tasks.flows import customers, payouts, subscriptions
 
-    return {flow.name: flow for flow in (order_to_cash.FLOW,)}
+    return {flow.name: flow for flow in (order_to_cash.FLOW, epicor_customers.FLOW, epicor_orders.FLOW,
+                                         refunds.FLOW, disputes.FLOW, payment_failed.FLOW,
+                                         subscriptions.INVOICE_FLOW, subscriptions.STANDING_FLOW,
+                                         customers.FLOW, payouts.FLOW)}
 
 
 EVENT_FLOWS: dict[str, str] = {
@@ -53,6 +81,29 @@ EVENT_FLOWS: dict[str, str] = {
     "payment_intent.succeeded": "order_to_cash",
     "checkout.session.completed": "order_to_cash",
     "checkout.session.async_payment_succeeded": "order_to_cash",
+    "charge.refunded": "refunds",
+    "refund.created": "refunds",
+    "refund.updated": "refunds",
+    "refund.failed": "refunds",
+    "charge.refund.updated": "refunds",
+    "charge.dispute.created": "disputes",
+    "charge.dispute.funds_withdrawn": "disputes",
+    "charge.dispute.funds_reinstated": "disputes",
+    "charge.dispute.closed": "disputes",
+    "charge.failed": "payment_failed",
+    "payment_intent.payment_failed": "payment_failed",
+    "checkout.session.async_payment_failed": "payment_failed",
+    "invoice.paid": "stripe_invoice",
+    "invoice.payment_succeeded": "stripe_invoice",
+    "invoice.payment_failed": "customer_standing",
+    "customer.subscription.created": "customer_standing",
+    "customer.subscription.updated": "customer_standing",
+    "customer.subscription.deleted": "customer_standing",
+    "customer.subscription.paused": "customer_standing",
+    "customer.subscription.resumed": "customer_standing",
+    "customer.created": "customer_sync",
+    "customer.updated": "customer_sync",
+    "payout.paid": "payout_reconciliation",
 }
 
 _flows: dict[str, Flow] = {}
@@ -64,5 +115,16 @@ def flow_named(name: str) -> Flow:
     return _flows[name]
 
 
-def flow_for(event_type: str) -> str | None:
-    return EVENT_FLOWS.get(event_type)
+# Events sent by Epicor (contract §7) through ``POST /webhooks/epicor``: a type listed with ``None`` is
+# recognised but has no flow (acknowledged as ignored); a type not listed is refused by the receiver.
+EPICOR_EVENT_FLOWS: dict[str, str | None] = {
+    "Customer.Created": "epicor_customer",
+    "Customer.Updated": "epicor_customer",
+    "SalesOrder.Created": "epicor_sales_order",
+    "SalesOrder.Updated": None,
+}
+
+
+def flow_for(event_type: str, source: str = "stripe") -> str | None:
+    table = EPICOR_EVENT_FLOWS if source == "epicor" else EVENT_FLOWS
+    return table.get(event_type)

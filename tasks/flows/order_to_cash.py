@@ -24,20 +24,27 @@ WRITEBACK_KEYS = ("epicor_cust_num", "epicor_order_num", "epicor_invoice_num")
 
 
 # -- fetch ---------------------------------------------------------------------------------------
+# Related objects come back expanded in the same round trip (one Stripe call instead of three).
+CHARGE_EXPAND = ("payment_intent", "customer")
+INTENT_EXPAND = ("latest_charge", "customer")
+
+
 def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
     """Re-read the payment from Stripe; the webhook payload itself is never trusted."""
     session = None
+    intent: dict[str, Any] | None
     if envelope["type"].startswith("checkout.session."):
         session = _paid_session(ctx, envelope["object_id"])
-        intent = ctx.stripe.payment_intent(session["payment_intent"])
-        charge = ctx.stripe.charge(_latest_charge_id(intent))
+        intent = ctx.stripe.payment_intent(session["payment_intent"], expand=INTENT_EXPAND)
+        charge = _latest_charge(ctx, intent)
     elif envelope["type"].startswith("payment_intent."):
-        intent = ctx.stripe.payment_intent(envelope["object_id"])
-        charge = ctx.stripe.charge(_latest_charge_id(intent))
+        intent = ctx.stripe.payment_intent(envelope["object_id"], expand=INTENT_EXPAND)
+        charge = _latest_charge(ctx, intent)
     else:
-        charge = ctx.stripe.charge(envelope["object_id"])
-        intent = ctx.stripe.payment_intent(_id(charge["payment_intent"])) if charge.get("payment_intent") else None
+        charge = ctx.stripe.charge(envelope["object_id"], expand=CHARGE_EXPAND)
+        intent = _intent_of(ctx, charge)
     _ensure_postable(charge, intent)
+    _skip_invoice_payment(ctx, charge, intent)
     if intent and session is None:
         session = ctx.stripe.checkout_session_for(intent["id"])
     return _normalized_payment(ctx, charge, intent, session)
@@ -53,6 +60,18 @@ def _paid_session(ctx: Context, session_id: str) -> dict[str, Any]:
         raise SkipEvent("checkout session is not paid (or was a subscription / setup session)")
     session["payment_intent"] = _id(session["payment_intent"])
     return session
+
+
+def _latest_charge(ctx: Context, intent: dict[str, Any]) -> dict[str, Any]:
+    latest = intent.get("latest_charge")
+    return latest if isinstance(latest, dict) else ctx.stripe.charge(_latest_charge_id(intent))
+
+
+def _intent_of(ctx: Context, charge: dict[str, Any]) -> dict[str, Any] | None:
+    intent = charge.get("payment_intent")
+    if not intent or isinstance(intent, dict):
+        return intent or None
+    return ctx.stripe.payment_intent(intent)
 
 
 def _latest_charge_id(intent: dict[str, Any]) -> str:
@@ -72,6 +91,16 @@ def _ensure_postable(charge: dict[str, Any], intent: dict[str, Any] | None) -> N
         raise SkipEvent("payment of a Stripe invoice: posted by the invoice flow")
 
 
+def _skip_invoice_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, Any] | None) -> None:
+    """From basil on a charge no longer names its invoice: ask Stripe's InvoicePayments instead."""
+    if intent:
+        invoice = ctx.stripe.invoice_paid_by(payment_intent=intent["id"])
+    else:
+        invoice = ctx.stripe.invoice_paid_by(charge=charge["id"])
+    if invoice:
+        raise SkipEvent(f"payment of Stripe invoice {invoice}: posted by the invoice flow")
+
+
 def _normalized_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, Any] | None,
                         session: dict[str, Any] | None) -> dict[str, Any]:
     customer_id = _id(charge.get("customer")) or _id((intent or {}).get("customer"))
@@ -82,11 +111,20 @@ def _normalized_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, 
             "customer": customer_id, "payment_intent": (intent or {}).get("id")},
         "payment_intent": _pick(intent, "id", "amount", "amount_received", "currency", "created",
                                 "description", "metadata") | {"customer": customer_id} if intent else None,
-        "customer": _pick(ctx.stripe.customer(customer_id), "id", "name", "email", "phone", "address",
-                          "metadata") if customer_id else None,
+        "customer": _pick(_customer(ctx, customer_id, charge, intent), "id", "name", "email", "phone",
+                          "address", "metadata") if customer_id else None,
         "checkout_session": _pick(session, "id", "customer_details", "metadata") if session else None,
         "line_items": _line_items(ctx, session["id"]) if session else None,
     }
+
+
+def _customer(ctx: Context, customer_id: str, *holders: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Stripe customer, as expanded on the charge or intent when it was; None once deleted."""
+    for holder in holders:
+        expanded = (holder or {}).get("customer")
+        if isinstance(expanded, dict) and expanded.get("id") == customer_id:
+            return None if expanded.get("deleted") else expanded
+    return ctx.stripe.customer(customer_id)
 
 
 def _pick(source: dict[str, Any] | None, *names: str) -> dict[str, Any]:
@@ -158,17 +196,26 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     ctx_event_id = ctx.event.get("id")
     if ctx_event_id:
         store.update_event(ctx_event_id, epicor_keys=keys)
-    return {"keys": keys, "writeback": stage_input["writeback"]}
+    return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": documents["payment_key"]}
 
 
 # -- status-update -------------------------------------------------------------------------------
 def status_update(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    """Write the Epicor numbers onto the charge and PaymentIntent, once per payment: the journal
+    remembers what was written, so the payment's other events cost no Stripe call."""
     keys = stage_input["keys"]
     wanted = {"epicor_cust_num": str(keys["CustNum"]), "epicor_order_num": str(keys["OrderNum"]),
               "epicor_invoice_num": str(keys["InvoiceNum"])}
+    payment_key = stage_input.get("payment_key")
+    journal = store.journal(payment_key) if payment_key else {}
+    written = {}
     for target in stage_input["writeback"]:
-        if target["metadata"] != wanted:
-            ctx.stripe.update_metadata(target["id"], wanted, idempotency_key=_writeback_key(target["id"], wanted))
+        idempotency_key = _writeback_key(target["id"], wanted)
+        if target["metadata"] != wanted and journal.get(f"writeback:{target['id']}") != idempotency_key:
+            ctx.stripe.update_metadata(target["id"], wanted, idempotency_key=idempotency_key)
+            written[f"writeback:{target['id']}"] = idempotency_key
+    if payment_key and written:
+        store.journal_set(payment_key, **written)
     return {"keys": keys}
 
 
@@ -177,5 +224,5 @@ def _writeback_key(object_id: str, metadata: dict[str, str]) -> str:
 
 
 FLOW = Flow(name="order_to_cash", fetch=fetch, transform=transform, validate=validate, post=post,
-            status_update=status_update, retry=RetryPolicy(max_retries=10, backoff_base=5, backoff_max=900))
+            status_update=status_update, retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))
 

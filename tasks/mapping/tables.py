@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,6 +84,19 @@ class CountriesSchema(StrictSchema):
         return {"countries": data or {}}
 
 
+class TermsSchema(StrictSchema):
+    table_key = "codes"  # flat table of terms code -> days, plus ``default``
+    codes = fields.Dict(keys=fields.String(validate=validate.Regexp(
+                            r"^\S{1,4}$", error="'{input}' is not a terms code (1 to 4 characters)")),
+                        values=fields.Integer(strict=True, validate=validate.Range(min=0, max=365)), load_default=dict)
+    default = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=365))
+
+    @pre_load
+    def _split_table(self, data: dict, **_: object) -> dict:
+        codes = {key: value for key, value in (data or {}).items() if key != "default"}
+        return {"codes": codes, **({"default": data["default"]} if "default" in (data or {}) else {})}
+
+
 class DefaultsSchema(StrictSchema):
     bank_account = _code(10)
     terms_code = _code(4)
@@ -118,6 +131,7 @@ FILES: dict[str, type[Schema]] = {
     "currencies.yaml": CurrenciesSchema,
     "countries.yaml": CountriesSchema,
     "defaults.yaml": DefaultsSchema,
+    "terms.yaml": TermsSchema,
 }
 
 
@@ -147,6 +161,12 @@ class Mappings:
     invoice_group_prefix: str
     cash_group_prefix: str
     order_comment_template: str
+    terms_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    default_terms_days: int = 30
+
+    def days_until_due(self, terms_code: str | None) -> int:
+        """Days until a Stripe invoice is due for an Epicor terms code (terms.yaml)."""
+        return self.terms_days.get((terms_code or "").strip(), self.default_terms_days)
 
     def part_for(self, price_id: str | None, product_id: str | None,
                  price_metadata: Mapping[str, object] | None = None,
@@ -226,5 +246,7 @@ def load_mappings(directory: str | Path) -> Mappings:
         reason_type=reasons["reason_type"],
         currencies=_frozen(currencies["codes"]), unmapped_currency=currencies["default"],
         countries=_frozen(tables["countries.yaml"]["countries"]),
+        terms_days=MappingProxyType(dict(tables["terms.yaml"]["codes"])),
+        default_terms_days=tables["terms.yaml"]["default"],
         **tables["defaults.yaml"],
     )

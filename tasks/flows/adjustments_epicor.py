@@ -1,0 +1,201 @@
+"""Posting changes to a sale already in Epicor: credit memos, debit invoices, their receipts, order holds.
+
+Refunds and disputes adjust a sale that order-to-cash (or the invoice flow) posted. They share its
+rules, and its helpers (``order_to_cash_epicor``):
+
+- the sale is found by its invoice's ``ExternalID`` (the charge id, or the Stripe invoice id for a
+  subscription payment); until it exists the adjustment waits (``PrerequisiteMissing``, retried with
+  backoff), because a credit memo needs the invoice it credits (``InvoiceRef``);
+- each adjustment is one AR document and one receipt applied to it, both carrying the same external
+  reference (``re_…``, ``dp_…``, ``dp_…-R``) that is looked up before anything is created; a journal per
+  reference lets a repeated event skip the look-ups, and lines of a document found by look-up are
+  listed so only missing ones are created;
+- order holds are changed only when the order is not already in the wanted state with the wanted
+  comment lines, so a repeated event writes nothing.
+
+Reason codes are checked against Epicor's ``Reasons`` (cached), so a code missing in Epicor stops the
+event at validation with a message naming the code and the mapping file, not at the first write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks import store
+from tasks.context import Context
+from tasks.errors import PrerequisiteMissing, ValidationFailed
+from tasks.flows import order_to_cash_epicor as sale_docs
+from tasks.schemas import to_wire, validate_document
+
+REASONS = ("Erp.BO.ReasonSvc", "Reasons")
+SALE_FIELDS = ("InvoiceNum", "CustNum", "CurrencyCode", "InvoiceType", "OrderNum")
+
+
+# -- the payment behind an adjustment ------------------------------------------------------------
+def stripe_id(value: Any) -> str | None:
+    """An expandable Stripe field as its id."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def charge_summary(charge: dict[str, Any]) -> dict[str, Any]:
+    """What an adjustment needs of the charge: the ids that find the sale and its order, and the payer."""
+    billing = charge.get("billing_details") or {}
+    intent_id = stripe_id(charge.get("payment_intent"))
+    return {"id": charge["id"], "currency": charge["currency"], "customer": stripe_id(charge.get("customer")),
+            "payment_intent": intent_id, "payment_key": intent_id or charge["id"],
+            "invoice": stripe_id(charge.get("invoice")), "captured": charge.get("captured"),
+            "guest_email": (billing.get("email") or "").strip().lower() or None}
+
+
+def lock_name(charge: dict[str, Any]) -> str:
+    """The payer's posting lock, as sales take it: the Stripe customer, else the guest's e-mail."""
+    if not (charge["customer"] or charge["guest_email"]):
+        return f"charge:{charge['id']}"
+    return sale_docs.customer_lock_name({"external_id": charge["customer"], "email": charge["guest_email"]})
+
+
+# -- the sale ------------------------------------------------------------------------------------
+def sale_invoice(ctx: Context, reference: str) -> dict[str, Any] | None:
+    """The sale's AR invoice (never a credit memo) carrying this external reference."""
+    row = ctx.epicor.find_one(*sale_docs.INVOICES, ExternalID=reference)
+    if not row or row.get("CreditMemo"):
+        return None
+    sale = {name: row.get(name) for name in SALE_FIELDS}
+    return sale | {"OrderNum": int(row["OrderNum"]) if row.get("OrderNum") else None}
+
+
+def require_sale(ctx: Context, charge: dict[str, Any], what: str) -> dict[str, Any]:
+    """The sale's invoice (by charge id, else by the Stripe invoice the charge paid), or
+    ``PrerequisiteMissing`` so the event waits for the sale to be posted."""
+    sale = sale_invoice(ctx, charge["id"])
+    invoice_id = None
+    if sale is None:
+        invoice_id = charge.get("invoice") or ctx.stripe.invoice_paid_by(payment_intent=charge["payment_intent"],
+                                                                          charge=charge["id"])
+        sale = sale_invoice(ctx, invoice_id) if invoice_id else None
+    if sale is None:
+        raise PrerequisiteMissing(f"{what}: the sale (Stripe payment {charge['id']}"
+                                  f"{', invoice ' + invoice_id if invoice_id else ''}) is not in Epicor yet; "
+                                  "waiting for it to be posted")
+    return sale
+
+
+def against_sale(documents: dict[str, Any], sale: dict[str, Any]) -> dict[str, Any]:
+    """The adjustment's documents completed with the sale's customer (and, for a credit memo, the
+    invoice it credits, its type and order); refused when the currencies differ."""
+    if documents["currency"] != sale["CurrencyCode"]:
+        raise ValidationFailed(f"{documents['external_id']} is in {documents['currency']} but the sale's invoice "
+                               f"{sale['InvoiceNum']} is in {sale['CurrencyCode']}", reason="validation.currency")
+    header = {**documents["invoice"]["header"], "CustNum": int(sale["CustNum"])}
+    if documents["credit"]:
+        header |= {"InvoiceRef": int(sale["InvoiceNum"]), "InvoiceType": sale["InvoiceType"]}
+        header |= {"OrderNum": sale["OrderNum"]} if sale["OrderNum"] else {}
+    return {**documents, "invoice": {**documents["invoice"], "header": header}}
+
+
+def validate_adjustment(documents: dict[str, Any]) -> None:
+    """Every document of one adjustment against the Epicor schemas."""
+    currency = documents["currency"]
+    validate_document("invoice_group", documents["invoice_group"], currency)
+    validate_document("invoice_header", documents["invoice"]["header"], currency)
+    for line in documents["invoice"]["lines"]:
+        validate_document("invoice_line", line, currency)
+    validate_document("cash_group", documents["cash_group"], currency)
+    validate_document("receipt_header", documents["receipt"]["header"], currency)
+
+
+def check_reasons(ctx: Context, reason_type: str, codes: list[str]) -> None:
+    """Every reason code exists in Epicor (ReasonType ``reason_type``), or ``ValidationFailed``."""
+    missing = [code for code in dict.fromkeys(codes) if not _reason_exists(ctx, reason_type, code)]
+    if missing:
+        raise ValidationFailed(f"Reason code {', '.join(missing)} (ReasonType {reason_type}) is not in Epicor: add it in "
+                               "Reason Maintenance or change mappings/reasons.yaml", reason="validation.unknown_reason")
+
+
+def _reason_exists(ctx: Context, reason_type: str, code: str) -> bool:
+    if store.cache_get("reason", reason_type, code):
+        return True
+    found = ctx.epicor.get(*REASONS, reason_type, code) is not None
+    if found:
+        store.cache_set(1, "reason", reason_type, code)
+    return found
+
+
+# -- one adjustment: an AR document and the receipt that settles it --------------------------------
+def post_adjustment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
+    """Create the adjustment's AR document and receipt, each once; their Epicor keys."""
+    reference = documents["external_id"]
+    journal = store.journal(reference)
+    if journal.get("complete"):
+        return {"InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
+                "HeadNum": int(journal["HeadNum"])}
+    invoice_num, fresh = _ensure_document(ctx, documents, journal)
+    group_id, head_num = _ensure_receipt(ctx, documents, invoice_num, parent_fresh=fresh)
+    store.journal_set(reference, complete=1)
+    return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
+
+
+def _ensure_document(ctx: Context, documents: dict[str, Any], journal: dict[str, str]) -> tuple[int, bool]:
+    reference = documents["external_id"]
+    if journal.get("InvoiceNum") and journal.get("invoice_lines"):
+        return int(journal["InvoiceNum"]), False
+    group_id = sale_docs.ensure_group(ctx, sale_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"])
+    header = to_wire("invoice_header", {**documents["invoice"]["header"], "GroupID": group_id})
+    row, fresh = ctx.epicor.ensure(*sale_docs.INVOICES, {"ExternalID": reference}, header)
+    invoice_num = int(row["InvoiceNum"])
+    store.journal_set(reference, InvoiceNum=invoice_num)
+    lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num}) for line in documents["invoice"]["lines"]]
+    sale_docs._ensure_lines(ctx, sale_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
+                            parent_fresh=fresh)
+    store.journal_set(reference, invoice_lines=1)
+    return invoice_num, fresh
+
+
+def _ensure_receipt(ctx: Context, documents: dict[str, Any], invoice_num: int, *,
+                    parent_fresh: bool) -> tuple[str, int]:
+    receipt = documents["receipt"]["header"]
+    cust_num = int(documents["invoice"]["header"]["CustNum"])
+    group_id = sale_docs.ensure_group(ctx, sale_docs.CASH_GROUPS, "cash_group", documents["cash_group"])
+    header = to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num})
+    row, fresh = ctx.epicor.ensure(*sale_docs.RECEIPTS, {"ExternalID": receipt["ExternalID"]}, header,
+                                   known_absent=parent_fresh)
+    group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
+    store.journal_set(documents["external_id"], CashGroupID=group_id, HeadNum=head_num)
+    line = to_wire("receipt_line", {"GroupID": group_id, "HeadNum": head_num, "InvoiceNum": invoice_num,
+                                    "InvoiceRef": 0, "TranType": receipt["TranType"], "CustNum": cust_num,
+                                    "DocTranAmt": receipt["DocTranAmt"]})
+    sale_docs._ensure_lines(ctx, sale_docs.RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num},
+                            [line], parent_fresh=fresh)
+    return group_id, head_num
+
+
+def posted_reference(ctx: Context, reference: str) -> dict[str, Any] | None:
+    """The AR document carrying an external reference, if one was ever posted."""
+    return ctx.epicor.find_one(*sale_docs.INVOICES, ExternalID=reference)
+
+
+def record_outcome(ctx: Context, invoice_num: int, outcome: dict[str, Any]) -> bool:
+    """Set an unposted credit memo's reason and note; False when posted already (left as it is)."""
+    memo = ctx.epicor.get(*sale_docs.INVOICES, invoice_num)
+    if memo is None or memo.get("Posted") or memo.get("CMReason") == outcome["CMReason"]:
+        return False
+    ctx.epicor.update(*sale_docs.INVOICES, [invoice_num], to_wire("credit_memo_outcome", outcome))
+    return True
+
+
+# -- the order ------------------------------------------------------------------------------------
+def sale_order(ctx: Context, payment_key: str) -> dict[str, Any] | None:
+    """The sales order of a payment (``IntExternalKey`` = PaymentIntent id, or charge id)."""
+    return ctx.epicor.find_one(*sale_docs.ORDERS, IntExternalKey=payment_key)
+
+
+def set_order_hold(ctx: Context, order: dict[str, Any], *, held: bool, notes: list[str]) -> bool:
+    """Put the order on (or off) hold, appending the comment lines it lacks; False when nothing changed."""
+    comment = order.get("OrderComment") or ""
+    missing = [note for note in dict.fromkeys(notes) if note and note not in comment]
+    if bool(order.get("OrderHeld")) == held and not missing:
+        return False
+    change = {"OrderHeld": held, "OrderComment": "\n".join(part for part in (comment, *missing) if part)}
+    validate_document("order_hold", change, "USD")
+    ctx.epicor.update(*sale_docs.ORDERS, [int(order["OrderNum"])], to_wire("order_hold", change))
+    return True

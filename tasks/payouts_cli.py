@@ -1,0 +1,97 @@
+"""``python -m tasks.payouts_cli``: the payout reconciliation report for an accountant.
+
+    list                       the latest payouts with their verdict
+    show PO_ID [--json|--csv]  one payout: totals per currency, delta, unmatched transactions
+    reconcile PO_ID            rebuild the report now (after late postings), then show it
+
+Reads the reports the ``payout.paid`` flow stores in Redis (``REDIS_URL``); ``reconcile`` also needs
+the Stripe and Epicor settings, like the worker. Exit status 0 when the payout is reconciled, 1 when
+it is not, 2 when there is no report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from tasks.context import context_for
+from tasks.flows import SkipEvent
+from tasks.flows.payouts import load_report, recent_reports, reconcile_now
+from tasks.mapping.payouts import TOTALS, report_csv
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    click.echo(f"Payout {report['payout']}: {report['amount_text']} {report['currency'].upper()} — "
+               f"{report['status'].upper()} (delta {report['delta_text']})")
+    click.echo(f"{report['transaction_count']} transactions, {report['matched_count']} matched in Epicor")
+    click.echo(f"{'CURRENCY':<9}" + "".join(f"{name.upper():>14}" for name in TOTALS))
+    for code, line in report["totals"].items():
+        click.echo(f"{code.upper():<9}" + "".join(f"{line[name + '_text']:>14}" for name in TOTALS))
+    for code in report.get("other_currencies") or []:
+        click.echo(f"  {code.upper()} transactions do not net to zero and are not in the payout's currency")
+    if report["unmatched"]:
+        click.echo("Unmatched:")
+    for txn in report["unmatched"]:
+        click.echo(f"  {txn['id']} {txn['category']:<8} {txn['source'] or '-':<30} {txn['amount']:>10} {txn['note']}")
+
+
+def _show(report: dict[str, Any] | None, as_json: bool, as_csv: bool) -> None:
+    if report is None:
+        click.echo("No report for this payout (not received yet, or not paid).", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif as_csv:
+        click.echo(report_csv(report), nl=False)
+    else:
+        _print_report(report)
+    sys.exit(0 if report["status"] == "reconciled" else 1)
+
+
+@click.group(help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID")
+def main() -> None:
+    """Command group."""
+
+
+@main.command("list", help="The latest payouts, newest first.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(limit: int, as_json: bool) -> None:
+    reports = recent_reports(limit)
+    if as_json:
+        click.echo(json.dumps(reports, indent=2))
+        return
+    if not reports:
+        click.echo("No payout reports yet.")
+    for report in reports:
+        click.echo(f"{report['payout']:<32} {report['amount_text']:>14} {report['currency'].upper():<4} "
+                   f"{report['status']:<11} delta {report['delta_text']:>10}  unmatched {len(report['unmatched'])}")
+
+
+@main.command("show", help="One payout's report.")
+@click.argument("payout_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV.")
+def show_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
+    _show(load_report(payout_id), as_json, as_csv)
+
+
+@main.command("reconcile", help="Rebuild one payout's report now, then show it.")
+@click.argument("payout_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV.")
+def reconcile_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
+    ctx = context_for({"id": f"cli-reconcile-{payout_id}", "type": "payout.paid", "object_id": payout_id})
+    try:
+        report = reconcile_now(ctx, payout_id)
+    except SkipEvent as skipped:
+        click.echo(f"Not reconciled: {skipped}", err=True)
+        sys.exit(2)
+    _show(report or None, as_json, as_csv)
+
+
+if __name__ == "__main__":
+    main()
