@@ -10,8 +10,9 @@ connector's `EPICOR_*` variables are set, so one `.env` configures both sides co
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, Response, jsonify
 

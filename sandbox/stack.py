@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
-DEMO_SECRET = "whsec_sandbox_demo_secret"
-DEMO_EPICOR_SECRET = "epicor_sandbox_demo_secret"
+DEMO_SECRET = "whsec_sandbox_demo_secret"  # noqa: S105 - fixed, public value of the local demo
+DEMO_EPICOR_SECRET = "epicor_sandbox_demo_secret"  # noqa: S105 - fixed, public value of the local demo
 
 
 class StackError(RuntimeError):
@@ -152,7 +152,7 @@ class Stack:
         }
         for name in names:
             check, what = checks[name]
-            wait_for(lambda: self._alive(name) and check(), 60, what)
+            wait_for(lambda name=name, check=check: self._alive(name) and check(), 60, what)
 
     def _alive(self, name: str) -> bool:
         process = self.processes[name]
@@ -296,7 +296,8 @@ def run_demo(stack: Stack) -> int:
     print(f"\nDemo payment {result['payment_intent']['id']} sent as {len(result['events'])} signed events")
     print(f"  Event status  {stack.web_url}/api/events/{event_id}")
     record = wait_for_event(stack, event_id)
-    print(f"  State: {record['state']} after {time.monotonic() - started:.1f} s; Epicor keys {record.get('epicor_keys')}")
+    print(f"  State: {record['state']} after {time.monotonic() - started:.1f} s; "
+          f"Epicor keys {record.get('epicor_keys')}")
     if record["state"] == "done":
         print("\nEpicor documents produced:")
         print_documents(epicor_documents(stack), record["epicor_keys"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from celery import Task
@@ -33,7 +33,7 @@ from tasks.errors import PipelineError, RetryableError, classify
 from tasks.flows import STAGES, Flow, RetryPolicy, SkipEvent, flow_named
 
 log = logging.getLogger(__name__)
-log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 
 
 class DeadLettered(Exception):
@@ -44,7 +44,7 @@ class ContextFilter(logging.Filter):
     """Adds the current event id, flow, stage and attempt to every log record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in log_context.get().items():
+        for name, value in log_context.get({}).items():
             setattr(record, name, value)
         return True
 
@@ -54,7 +54,7 @@ def next_stage(stage: str) -> str | None:
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def retry_policy(flow_name: str) -> RetryPolicy:
     """The flow's policy with the environment's overrides (``RETRY_MAX_<FLOW>`` …), read once."""
     return flow_named(flow_name).retry.configured(flow_name)
@@ -99,7 +99,7 @@ class PipelineTask(Task):
         except SkipEvent as skip:
             store.update_event(event_id, state="ignored", reason=str(skip))
             log.info("event skipped: nothing to post")
-            raise Ignore()
+            raise Ignore() from skip
         except Exception as exc:  # noqa: BLE001 - classified below, closed by default
             self._fail(stage, envelope, event, stage_input, flow, classify(exc))
         self._advance(stage, event_id, output)

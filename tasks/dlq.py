@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from tasks import alerts, celery_app, store
 from tasks.settings import get_settings
@@ -127,12 +127,12 @@ def _decode(event_id: str, raw: dict[str, str]) -> dict[str, Any] | None:
 
 
 def get(event_id: str) -> dict[str, Any] | None:
-    return _decode(event_id, store.client().hgetall(record_key(event_id)))
+    return _decode(event_id, cast("dict[str, str]", store.client().hgetall(record_key(event_id))))  # decoded reply
 
 
 def list_records(limit: int = 10_000) -> list[dict[str, Any]]:
     """Records, oldest first failure first."""
-    ids = store.client().zrange(INDEX_KEY, 0, limit - 1)
+    ids = cast("list[str]", store.client().zrange(INDEX_KEY, 0, limit - 1))  # decoded reply (store.client)
     pipe = store.client().pipeline(transaction=False)
     for event_id in ids:
         pipe.hgetall(record_key(event_id))

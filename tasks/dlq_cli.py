@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -26,7 +26,7 @@ COLUMNS = (("EVENT", 30), ("TYPE", 26), ("STAGE", 13), ("REASON", 34), ("TRIES",
 def _when(ts: float | None) -> str:
     if not ts:
         return "-"
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _cell(value: Any, width: int) -> str:

@@ -96,7 +96,7 @@ def _sweep_once(interval: int) -> None:
         try:
             lock.release()
         except Exception:  # noqa: BLE001 - expired or Redis away; it times out by itself
-            pass
+            log.debug("stalled-event sweep lock not released; it expires by itself", exc_info=True)
 
 
 @worker_ready.connect

@@ -17,9 +17,10 @@ numbers only at the Epicor edge, and refuses a value a float cannot carry exactl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load
 
@@ -33,7 +34,7 @@ BASE_MESSAGES = {"required": "is required", "null": "must not be empty"}
 # --- rules -----------------------------------------------------------------------------------------
 
 
-def at_most(length: int):
+def at_most(length: int) -> Callable[[str], None]:
     def rule(value: str) -> None:
         if len(value) > length:
             raise ValidationError(f"must be at most {length} characters (got '{value}', {len(value)})")
@@ -45,14 +46,14 @@ def not_blank(value: str) -> None:
         raise ValidationError("must not be blank")
 
 
-def one_of(*choices: str):
+def one_of(*choices: str) -> Callable[[str], None]:
     def rule(value: str) -> None:
         if value not in choices:
             raise ValidationError(f"must be one of {', '.join(choices)} (got '{value}')")
     return rule
 
 
-def at_least(minimum: int):
+def at_least(minimum: int) -> Callable[[int], None]:
     def rule(value: int) -> None:
         if value < minimum:
             raise ValidationError(f"must be {minimum} or more (got {value})")
@@ -126,9 +127,10 @@ class Money(DecimalText):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         amount = super()._deserialize(value, attr, data, **kwargs)
-        places = self.parent.places
+        document = cast("EpicorDocument", self.parent)  # Money is only declared on EpicorDocument schemas
+        places = document.places
         if amount != amount.quantize(Decimal(1).scaleb(-places)):
-            raise ValidationError(f"must have at most {places} decimals in {self.parent.currency} (got {value})")
+            raise ValidationError(f"must have at most {places} decimals in {document.currency} (got {value})")
         return amount
 
     def as_text(self, value: Decimal, places: int) -> str:
@@ -173,7 +175,9 @@ class EpicorDocument(Schema):
 
     @post_load
     def _decimals_as_text(self, document: dict, **_: Any) -> dict:
-        return {name: self.fields[name].as_text(value, self.places) if isinstance(value, Decimal) else value
+        # Only DecimalText fields load to Decimal.
+        return {name: cast(DecimalText, self.fields[name]).as_text(value, self.places)
+                if isinstance(value, Decimal) else value
                 for name, value in document.items()}
 
 
@@ -372,7 +376,7 @@ def wire_number(value: object, label: str) -> float:
     return wire
 
 
-def _wire_value(schema_field: fields.Field, value: object, label: str) -> object:
+def _wire_value(schema_field: fields.Field, value: Any, label: str) -> object:
     if value is None:
         return None
     if isinstance(schema_field, DecimalText):

@@ -8,7 +8,7 @@ loudly, naming the setting to change.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from celery.signals import after_setup_logger, worker_ready
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def redis_durability_warnings(config: dict[str, str]) -> list[str]:
     warnings = []
     if config.get("maxmemory-policy", "noeviction") != "noeviction":
-        warnings.append("Redis maxmemory-policy is %s; set it to noeviction" % config.get("maxmemory-policy"))
+        warnings.append(f"Redis maxmemory-policy is {config.get('maxmemory-policy')}; set it to noeviction")
     if config.get("appendonly", "no") != "yes" and not config.get("save"):
         warnings.append("Redis persists nothing (appendonly no, no save points); turn on appendonly yes")
     return warnings
@@ -29,7 +29,8 @@ def redis_durability_warnings(config: dict[str, str]) -> list[str]:
 @worker_ready.connect
 def check_redis(**_: Any) -> None:
     try:
-        config = store.client().config_get("*")
+        # redis-py types the reply for any client; this one decodes (decode_responses=True): str to str.
+        config = cast("dict[str, str]", store.client().config_get("*"))
     except Exception:  # noqa: BLE001 - managed Redis may forbid CONFIG
         log.info("could not read Redis configuration; durability not checked")
         return

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -40,7 +40,11 @@ _clients_lock = threading.Lock()
 
 
 def client() -> redis.Redis:
-    """One connection pool per process; commands fail fast instead of hanging when Redis is down."""
+    """One connection pool per process; commands fail fast instead of hanging when Redis is down.
+
+    Replies are decoded (``decode_responses=True``), so they are ``str`` where redis-py's annotations
+    say ``bytes | str``; readers here ``cast`` them to what they are.
+    """
     url = get_settings().redis_url
     with _clients_lock:
         if url not in _clients:
@@ -93,7 +97,7 @@ def record_event(event: dict[str, Any]) -> bool:
 
 
 def get_event(event_id: str) -> dict[str, Any] | None:
-    raw = client().hgetall(key("event", event_id))
+    raw = cast("dict[str, str]", client().hgetall(key("event", event_id)))
     if not raw:
         return None
     return {field: _decode(value) for field, value in raw.items()}
@@ -113,7 +117,7 @@ def update_event(event_id: str, **fields: Any) -> None:
 
 def stalled_events(idle_seconds: float, limit: int = 500) -> list[str]:
     """Ids of events in flight that made no progress for ``idle_seconds`` (oldest first)."""
-    return client().zrangebyscore(INFLIGHT_KEY, "-inf", now() - idle_seconds, start=0, num=limit)
+    return cast("list[str]", client().zrangebyscore(INFLIGHT_KEY, "-inf", now() - idle_seconds, start=0, num=limit))
 
 
 def _encode(value: Any) -> str:
@@ -146,7 +150,7 @@ def get_stage_input(event_id: str, stage: str) -> Any:
 
 # -- journal and caches --------------------------------------------------------------------------
 def journal(journal_key: str) -> dict[str, str]:
-    return client().hgetall(key("journal", journal_key))
+    return cast("dict[str, str]", client().hgetall(key("journal", journal_key)))
 
 
 def journal_set(journal_key: str, **steps: str | int) -> None:
@@ -154,7 +158,7 @@ def journal_set(journal_key: str, **steps: str | int) -> None:
 
 
 def cache_get(*parts: str) -> str | None:
-    return client().get(key("cache", *parts))
+    return cast("str | None", client().get(key("cache", *parts)))
 
 
 def cache_set(value: str | int, *parts: str, ttl: int = CACHE_TTL) -> None:

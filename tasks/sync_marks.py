@@ -22,7 +22,7 @@ year after the last sync; an expired mark only costs the comparison above.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from tasks import store
 from tasks.mapping.epicor_to_stripe import (
@@ -43,7 +43,8 @@ def _stripe_key(customer_id: str) -> str:
 
 def _write(name: str, **fields: str) -> None:
     pipe = store.client().pipeline()
-    pipe.hset(name, mapping=fields)
+    # Copied so the dict takes redis-py's key type (its Mapping key is invariant, so dict[str, str] is refused).
+    pipe.hset(name, mapping={field: value for field, value in fields.items()})
     pipe.expire(name, MARK_TTL)
     pipe.execute()
 
@@ -64,7 +65,7 @@ def epicor_customer_in_sync(company: str, row: Mapping[str, Any]) -> bool:
 
 def linked_stripe_id(company: str, cust_num: int | str) -> str | None:
     """The Stripe customer the integration created or matched for this Epicor customer, if recorded."""
-    return store.client().hget(_epicor_key(company, cust_num), "stripe_id")
+    return cast("str | None", store.client().hget(_epicor_key(company, cust_num), "stripe_id"))  # decoded reply
 
 
 def remember_stripe_customer(customer: Mapping[str, Any], cust_num: int | str | None = None) -> None:

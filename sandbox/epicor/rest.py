@@ -23,8 +23,7 @@ from flask import Response, request
 from .body import parse_body
 from .documents import create_row, update_row
 from .errors import api_error, business_error, license_error, not_found_error, server_error
-from .query import (ResourcePath, apply_options, leading_name, parse_options, parse_resource,
-                    resolve_key)
+from .query import ResourcePath, apply_options, leading_name, parse_options, parse_resource, resolve_key
 from .responses import json_response, no_content
 from .schema import ENTITY_SETS, EntitySet, find_entity_set, is_known_service
 from .state import EpicorState

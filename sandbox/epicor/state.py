@@ -23,7 +23,7 @@ class EpicorState:
     """Everything the Epicor emulator knows, for one company."""
 
     def __init__(self, db_path: str, *, company: str = "EPIC06", username: str = "manager",
-                 password: str = "manager", api_key: str = "sandbox-api-key",
+                 password: str = "manager", api_key: str = "sandbox-api-key",  # noqa: S107 - emulator's demo login
                  strict_parts: bool = False) -> None:
         self.company = company
         self.username = username

@@ -10,7 +10,8 @@ of a Checkout Session expands to its list of line items.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sandbox.stripe_api import errors
 

@@ -13,7 +13,8 @@ it); events are rendered once, for their own `api_version`, and stored as snapsh
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sandbox.stripe_api.billing_versions import BILLING_RENDERERS
 

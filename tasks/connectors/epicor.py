@@ -208,7 +208,7 @@ class EpicorClient:
             if top is not None or len(batch) < page:
                 return rows
 
-    def find_one(self, service: str, entity_set: str, **fields: str | int | bool) -> dict[str, Any] | None:
+    def find_one(self, service: str, entity_set: str, /, **fields: str | int | bool) -> dict[str, Any] | None:
         rows = self.query(service, entity_set, eq_filter(**fields), top=1)
         return rows[0] if rows else None
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionLineItemListParams, SessionListParams
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,9 +117,9 @@ class StripeConnector:
 
     def checkout_session_for(self, intent_id: str) -> dict[str, Any] | None:
         """The Checkout Session that created a payment, if any (lists are exact, never search)."""
-        params = {"payment_intent": intent_id, "limit": 1}
+        params: SessionListParams = {"payment_intent": intent_id, "limit": 1}
         try:
-            page = self._call(lambda: self.client.v1.checkout.sessions.list(params=params))  # type: ignore[arg-type]
+            page = self._call(lambda: self.client.v1.checkout.sessions.list(params=params))
         except StripeRejected:
             log.info("checkout session lookup not available; using payment metadata")
             return None
@@ -127,10 +131,10 @@ class StripeConnector:
 
     def line_items(self, session_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": 100}
+        params: SessionLineItemListParams = {"limit": 100}
         while True:
             page = plain(self._call(
-                lambda: self.client.v1.checkout.sessions.line_items.list(session_id, params=params)))
+                partial(self.client.v1.checkout.sessions.line_items.list, session_id, params=params)))
             items.extend(page.get("data") or [])
             if not page.get("has_more") or not items:
                 return items

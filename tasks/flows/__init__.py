@@ -62,12 +62,21 @@ class Flow:
     retry: RetryPolicy = RetryPolicy()
 
     def stage(self, name: str) -> Callable[[Context, dict[str, Any]], dict[str, Any]]:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 def _registry() -> dict[str, Flow]:
-    from tasks.flows import disputes, epicor_customers, epicor_orders, order_to_cash, payment_failed, refunds
-    from tasks.flows import customers, payouts, subscriptions
+    from tasks.flows import (
+        customers,
+        disputes,
+        epicor_customers,
+        epicor_orders,
+        order_to_cash,
+        payment_failed,
+        payouts,
+        refunds,
+        subscriptions,
+    )
 
     return {flow.name: flow for flow in (order_to_cash.FLOW, epicor_customers.FLOW, epicor_orders.FLOW,
                                          refunds.FLOW, disputes.FLOW, payment_failed.FLOW,

@@ -108,8 +108,9 @@ def check_reasons(ctx: Context, reason_type: str, codes: list[str]) -> None:
     """Every reason code exists in Epicor (ReasonType ``reason_type``), or ``ValidationFailed``."""
     missing = [code for code in dict.fromkeys(codes) if not _reason_exists(ctx, reason_type, code)]
     if missing:
-        raise ValidationFailed(f"Reason code {', '.join(missing)} (ReasonType {reason_type}) is not in Epicor: add it in "
-                               "Reason Maintenance or change mappings/reasons.yaml", reason="validation.unknown_reason")
+        raise ValidationFailed(f"Reason code {', '.join(missing)} (ReasonType {reason_type}) is not in Epicor: "
+                               "add it in Reason Maintenance or change mappings/reasons.yaml",
+                               reason="validation.unknown_reason")
 
 
 def _reason_exists(ctx: Context, reason_type: str, code: str) -> bool:

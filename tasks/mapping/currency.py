@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from tasks.mapping.tables import Mappings
 
 STRIPE_ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd", "vuv", "xaf", "xof", "xpf"]
 )
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 # No minor unit in ISO 4217 practice, but Stripe amounts carry two implied decimals.
 STRIPE_TWO_DECIMAL_WHOLE_UNITS = frozenset({"isk", "ugx"})
 

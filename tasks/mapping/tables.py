@@ -32,8 +32,8 @@ def _code(max_length: int) -> fields.String:
 
 def _table(key_pattern: str, value_length: int) -> fields.Dict:
     """A lookup table whose keys match ``key_pattern`` and whose values are codes."""
-    return fields.Dict(keys=fields.String(validate=validate.Regexp(key_pattern, error="'{input}' is not a valid key here (expected {regex})")),
-                       values=_code(value_length), load_default=dict)
+    key_rule = validate.Regexp(key_pattern, error="'{input}' is not a valid key here (expected {regex})")
+    return fields.Dict(keys=fields.String(validate=key_rule), values=_code(value_length), load_default=dict)
 
 
 class StrictSchema(Schema):
@@ -104,10 +104,10 @@ class DefaultsSchema(StrictSchema):
     catch_all_cust_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9]{1,10}$",
                                       error="must be 1 to 10 upper-case letters or digits"))
     catch_all_name = _code(50)
-    invoice_group_prefix = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{1,2}$",
-                                         error="must be 1 or 2 upper-case letters (group ids are prefix + YYMMDD, at most 8)"))
-    cash_group_prefix = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{1,2}$",
-                                      error="must be 1 or 2 upper-case letters (group ids are prefix + YYMMDD, at most 8)"))
+    invoice_group_prefix = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z]{1,2}$", error="must be 1 or 2 upper-case letters (group ids are prefix + YYMMDD, at most 8)"))
+    cash_group_prefix = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z]{1,2}$", error="must be 1 or 2 upper-case letters (group ids are prefix + YYMMDD, at most 8)"))
     order_comment_template = fields.String(load_default="Stripe payment $payment_key")
 
     @validates("timezone")
@@ -212,9 +212,11 @@ def _flatten(messages: object, path: str = "") -> list[str]:
     return [f"{path}: {messages}" if path else str(messages)]
 
 
-def _unwrapped(messages: dict, schema: type[Schema]) -> dict:
+def _unwrapped(messages: dict | list, schema: type[Schema]) -> dict | list:
     """Errors of a flat table file without the schema's internal wrapper key."""
     wrapper = getattr(schema, "table_key", None)
+    if not isinstance(messages, dict):
+        return messages
     inner = messages.get(wrapper) if wrapper else None
     return {**{k: v for k, v in messages.items() if k != wrapper}, **inner} if isinstance(inner, dict) else messages
 
@@ -232,7 +234,8 @@ def read_table(path: Path, schema: type[Schema]) -> dict:
     try:
         return schema().load(raw or {})
     except ValidationError as exc:
-        raise MappingError(f"{path}: " + "; ".join(_flatten(_unwrapped(exc.messages, schema))), reason="mapping.config") from None
+        problems = _flatten(_unwrapped(exc.messages, schema))
+        raise MappingError(f"{path}: " + "; ".join(problems), reason="mapping.config") from None
 
 
 def load_mappings(directory: str | Path) -> Mappings:

@@ -194,7 +194,8 @@ def broker_state(url: str) -> str:
     return json.dumps({
         "queues": {q: client.llen(q) for q in ("pipeline", "dead_letter")},
         "unacked": client.hlen("unacked"), "unacked_index": client.zcard("unacked_index"),
-        "oldest_unacked_age": round(time.time() - (client.zrange("unacked_index", 0, 0, withscores=True) or [("", time.time())])[0][1], 1),
+        "oldest_unacked_age": round(
+            time.time() - (client.zrange("unacked_index", 0, 0, withscores=True) or [("", time.time())])[0][1], 1),
         "unacked_mutex_ttl": client.ttl("unacked_mutex"),
         "stuck_events": {k: client.hgetall(k) for k in stuck[:5]},
     }, indent=2, default=str)
@@ -263,7 +264,8 @@ def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
     worker_log += (stack.log_dir / "worker.log").read_text(errors="replace")
 
     dead = {eid for eid, r in records.items() if r["state"] == "dead"}
-    assert dead == plan.injected_event_ids(), {eid: records[eid].get("last_error") for eid in dead ^ plan.injected_event_ids()}
+    assert dead == plan.injected_event_ids(), {eid: records[eid].get("last_error")
+                                               for eid in dead ^ plan.injected_event_ids()}
     assert {r["state"] for eid, r in records.items() if eid not in dead} == {"done"}
 
     dump = harness.epicor()

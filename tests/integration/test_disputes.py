@@ -77,11 +77,13 @@ def test_a_lost_dispute_is_final_and_keeps_the_order_on_hold(harness):
     assert memo["InvoiceComment"] == f"Stripe dispute {dispute_id} lost"
     assert credit_memos(dump, f"{dispute_id}-R")["invoices"] == []
     order = sale_order(dump, payment)
-    assert order["OrderHeld"] is True and f"Stripe dispute {dispute_id} lost: the chargeback is final" in order["OrderComment"]
+    assert order["OrderHeld"] is True and \
+        f"Stripe dispute {dispute_id} lost: the chargeback is final" in order["OrderComment"]
 
 
 def test_dispute_events_before_the_sale_and_out_of_order_end_in_the_same_books(harness):
-    payment = harness.create_payment(amount=2500, currency="usd", customer={**CUSTOMER, "email": "dispute-early@acme.example"},
+    payment = harness.create_payment(amount=2500, currency="usd",
+                                     customer={**CUSTOMER, "email": "dispute-early@acme.example"},
                                      api_version="2020-08-27")
     opened = sandbox(harness, "/disputes", charge=payment["charge"]["id"], api_version="2020-08-27")
     closed = sandbox(harness, f"/disputes/{opened['dispute']['id']}/close", status="won", api_version="2020-08-27")

@@ -81,7 +81,8 @@ def test_partial_refunds_add_up_and_a_full_refund_nets_the_sale_to_zero(harness)
     sale_invoice = documents_for(dump, payment)["invoices"][0]
     memo_1 = assert_one_credit(credit_memos(dump, first["refund"]["id"]), sale_invoice, "12.50", "CUSTREQ")
     memo_2 = assert_one_credit(credit_memos(dump, second["refund"]["id"]), sale_invoice, "24.50", "DUPL")
-    assert amount(sale_invoice, "DocInvoiceAmt") + amount(memo_1, "DocInvoiceAmt") + amount(memo_2, "DocInvoiceAmt") == 0
+    assert amount(sale_invoice, "DocInvoiceAmt") + amount(memo_1, "DocInvoiceAmt") + \
+        amount(memo_2, "DocInvoiceAmt") == 0
     receipts = [r for r in dump["CashRecs"] if r["CheckRef"] == charge]
     assert sum(amount(r, "DocTranAmt") for r in receipts) == 0 and len(receipts) == 3
     keys = records[0]["epicor_keys"]
@@ -144,7 +145,8 @@ def test_the_same_refund_through_every_event_type_and_redeliveries_is_posted_onc
 
 
 @pytest.mark.parametrize(("api_version", "currency", "minor", "expected"), [
-    ("2020-08-27", "usd", 2599, "25.99"), ("2025-03-31.basil", "jpy", 5000, "5000"), ("2024-06-20", "kwd", 12340, "12.340")])
+    ("2020-08-27", "usd", 2599, "25.99"), ("2025-03-31.basil", "jpy", 5000, "5000"),
+    ("2024-06-20", "kwd", 12340, "12.340")])
 def test_refund_events_of_every_api_version_and_currency(harness, api_version, currency, minor, expected):
     payment = paid_sale(harness, f"{currency}-refund@acme.example", amount=minor, currency=currency,
                         api_version=api_version)

@@ -161,11 +161,13 @@ def restartable(tmp_path_factory, alert_receiver) -> Iterator[tuple[Stack, Priva
 
 def test_redis_down_gives_503_and_web_and_worker_recover_by_themselves(restartable):
     stack, private, harness = restartable
-    before = harness.create_payment(amount=1500, currency="usd", customer={**CUSTOMER, "email": "before@outage.example"})
+    before = harness.create_payment(amount=1500, currency="usd",
+                                    customer={**CUSTOMER, "email": "before@outage.example"})
     assert {r["state"] for r in post_all_events(harness, before)} == {"done"}
 
     private.stop()
-    during = harness.create_payment(amount=2600, currency="eur", customer={**CUSTOMER, "email": "during@outage.example"})
+    during = harness.create_payment(amount=2600, currency="eur",
+                                    customer={**CUSTOMER, "email": "during@outage.example"})
     refused = [harness.deliver(event) for event in during["events"]]
     assert [r.status_code for r in refused] == [503] * len(during["events"])
     assert harness.http.get(f"{stack.web_url}/readyz", timeout=10).status_code == 503

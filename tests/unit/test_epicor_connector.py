@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import responses
 
-from tasks.connectors.epicor import AlreadyExists, EpicorClient, EpicorError, EpicorUnavailable, eq_filter
+from tasks.connectors.epicor import EpicorClient, EpicorError, EpicorUnavailable, eq_filter
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import load_settings
 

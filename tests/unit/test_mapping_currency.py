@@ -7,10 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tasks.errors import MappingError
-from tasks.mapping.currency import (decimal_to_minor, epicor_currency_code, epicor_decimals, format_amount,
-                                    minor_to_decimal, stripe_exponent)
+from tasks.mapping.currency import (
+    decimal_to_minor,
+    epicor_currency_code,
+    epicor_decimals,
+    format_amount,
+    minor_to_decimal,
+    stripe_exponent,
+)
 from tasks.mapping.tables import load_mappings
-
 from tests.fixtures import MAPPINGS_DIR
 
 

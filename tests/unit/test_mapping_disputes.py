@@ -82,7 +82,8 @@ def test_funds_reinstated_before_the_dispute_closes_count_as_won(mappings):
 def test_a_lost_dispute_is_final_with_the_lost_reason_and_the_order_kept_on_hold(mappings):
     outcome = build_dispute(dispute(status="lost"), mappings)
     assert outcome["chargeback"]["invoice"]["header"]["CMReason"] == "DISPLOST"
-    assert outcome["credit_memo_outcome"] == {"CMReason": "DISPLOST", "InvoiceComment": f"Stripe dispute {DISPUTE} lost"}
+    assert outcome["credit_memo_outcome"] == {"CMReason": "DISPLOST",
+                                              "InvoiceComment": f"Stripe dispute {DISPUTE} lost"}
     assert outcome["reversal"] is None
     assert outcome["order"]["hold"] is True
     assert outcome["order"]["lost_note"] == f"Stripe dispute {DISPUTE} lost: the chargeback is final"

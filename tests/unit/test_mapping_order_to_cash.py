@@ -106,7 +106,8 @@ def test_guest_email_case_does_not_change_the_customer(mappings):
 
 def test_dates_follow_the_company_time_zone(mappings):
     from dataclasses import replace
-    documents = build_order_to_cash(payment_fixture("payment_jpy_guest"), replace(mappings, timezone="America/Los_Angeles"))
+    documents = build_order_to_cash(payment_fixture("payment_jpy_guest"),
+                                    replace(mappings, timezone="America/Los_Angeles"))
     assert documents["order"]["header"]["OrderDate"] == "2026-03-04T00:00:00"
     assert documents["cash_group"]["GroupID"] == "SC260304"
 
@@ -205,8 +206,8 @@ def test_epicor_lines_metadata_with_an_unpriced_line_taking_the_rest(mappings):
     payment["charge"]["amount_captured"] = payment["charge"]["amount"] = 7500
     payment["payment_intent"]["metadata"] = {"epicor_lines": "WIDGET-100*2@12.50,GADGET-200"}
     documents = build_order_to_cash(payment, mappings)
-    assert [(line["PartNum"], line["SellingQuantity"], line["DocUnitPrice"]) for line in documents["order"]["lines"]] == \
-        [("WIDGET-100", "2", "12.50"), ("GADGET-200", "1", "50.00")]
+    assert [(line["PartNum"], line["SellingQuantity"], line["DocUnitPrice"])
+            for line in documents["order"]["lines"]] == [("WIDGET-100", "2", "12.50"), ("GADGET-200", "1", "50.00")]
     assert_books_balance(documents, "75.00")
 
 

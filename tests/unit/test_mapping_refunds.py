@@ -39,11 +39,13 @@ def test_partial_usd_refund_is_a_credit_memo_and_a_negative_receipt(mappings):
     documents = build_refund(refund(), mappings)
     assert json.loads(json.dumps(documents)) == documents
     header, lines = documents["invoice"]["header"], documents["invoice"]["lines"]
-    assert header == {"CreditMemo": True, "InvoiceDate": "2026-03-04T00:00:00", "ExternalID": "re_3QxRefund000000000000001",
+    assert header == {"CreditMemo": True, "InvoiceDate": "2026-03-04T00:00:00",
+                      "ExternalID": "re_3QxRefund000000000000001",
                       "Description": "Stripe refund", "CurrencyCode": "USD", "CMReason": "CUSTREQ"}
     assert lines == [{"InvoiceLine": 1, "PartNum": "STRIPE-SALE", "SellingShipQty": "-1", "DocUnitPrice": "12.50",
                       "SalesUM": "EA",
-                      "LineDesc": f"Refund re_3QxRefund000000000000001 of Stripe payment {CHARGE} (requested by customer)"}]
+                      "LineDesc": f"Refund re_3QxRefund000000000000001 of Stripe payment {CHARGE} "
+                                  "(requested by customer)"}]
     assert memo_total(documents) == Decimal("-12.50")
     receipt = documents["receipt"]["header"]
     assert receipt["TranType"] == "PayInv" and receipt["DocTranAmt"] == "-12.50"
@@ -94,7 +96,8 @@ def test_dates_follow_the_company_time_zone(mappings):
 def test_completed_against_the_sale_the_documents_pass_the_epicor_schemas(mappings):
     documents = against_sale(build_refund(refund(), mappings), SALE)
     header = documents["invoice"]["header"]
-    assert (header["CustNum"], header["InvoiceRef"], header["InvoiceType"], header["OrderNum"]) == (201, 70001, "Adv", 5001)
+    assert (header["CustNum"], header["InvoiceRef"], header["InvoiceType"], header["OrderNum"]) == \
+        (201, 70001, "Adv", 5001)
     validate_adjustment(documents)
 
 
@@ -105,7 +108,8 @@ def test_a_subscription_sale_without_an_order_gives_a_memo_without_one(mappings)
 
 
 def test_a_refund_in_another_currency_than_the_sale_is_refused(mappings):
-    with pytest.raises(ValidationFailed, match="re_3QxRefund000000000000001 is in EUR but the sale's invoice 70001 is in USD"):
+    with pytest.raises(ValidationFailed,
+                       match="re_3QxRefund000000000000001 is in EUR but the sale's invoice 70001 is in USD"):
         against_sale(build_refund(refund(currency="eur"), mappings), SALE)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -373,7 +374,8 @@ def test_cli_send_delivers_a_file_byte_for_byte(base_url: str, received: list[di
                                                 capsys) -> None:
     event_file = tmp_path / "event.json"
     event_file.write_text('{"id": "evt_file_1", "object": "event", "type": "invoice.paid",\n'
-                          ' "api_version": "2025-03-31.basil", "data": {"object": {"id": "in_1", "object": "invoice"}}}')
+                          ' "api_version": "2025-03-31.basil",'
+                          ' "data": {"object": {"id": "in_1", "object": "invoice"}}}')
     status = cli.main(["trigger", "send", "--file", str(event_file), "--sandbox-url", base_url,
                        "--webhook-url", f"{base_url}/webhooks/stripe", "--secret", SECRET])
     assert status == 0

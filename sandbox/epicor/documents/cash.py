@@ -23,8 +23,18 @@ from typing import Any
 from ..errors import business_error
 from ..reference import BASE_CURRENCY
 from ..store import Txn
-from .common import (WriteContext, amount, assign_line, bank_or_fail, check_sent_amounts,
-                     currency_or_fail, customer_or_fail, insert_new, text, total)
+from .common import (
+    WriteContext,
+    amount,
+    assign_line,
+    bank_or_fail,
+    check_sent_amounts,
+    currency_or_fail,
+    customer_or_fail,
+    insert_new,
+    text,
+    total,
+)
 from .groups import open_cash_group, recompute_cash_group
 from .invoices import recompute_invoice
 

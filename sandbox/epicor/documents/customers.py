@@ -11,8 +11,7 @@ from ..dates import today
 from ..errors import business_error, duplicate_error
 from ..reference import BASE_CURRENCY, FIRST_NUMBERS
 from ..store import Txn
-from .common import (WriteContext, assign_number, check_sent_amounts, currency_or_fail,
-                     insert_new, terms_or_fail, text)
+from .common import WriteContext, assign_number, check_sent_amounts, currency_or_fail, insert_new, terms_or_fail, text
 
 TABLE = "Customer"
 

@@ -27,9 +27,20 @@ from ..errors import business_error
 from ..money import round_money
 from ..reference import BASE_CURRENCY, FIRST_NUMBERS, TERMS
 from ..store import Txn
-from .common import (WriteContext, amount, assign_line, assign_number, check_sent_amounts,
-                     currency_or_fail, customer_or_fail, insert_new, order_or_fail,
-                     terms_or_fail, text, total)
+from .common import (
+    WriteContext,
+    amount,
+    assign_line,
+    assign_number,
+    check_sent_amounts,
+    currency_or_fail,
+    customer_or_fail,
+    insert_new,
+    order_or_fail,
+    terms_or_fail,
+    text,
+    total,
+)
 from .groups import open_invoice_group, recompute_invoice_group
 
 HEAD, LINE = "InvcHead", "InvcDtl"
