@@ -11,7 +11,8 @@ Every stage task is a thin wrapper that calls ``run_stage``. Policy:
   visibility timeout. Permanent ones, and retryable ones that ran out of attempts, write one
   dead-letter record (keyed by the task id, so a redelivered task cannot write it twice) and mark the
   event ``dead``; the task then fails visibly in Flower.
-- ``SkipEvent`` marks the event ``ignored`` with its reason and stops the chain quietly.
+- ``SkipEvent`` marks the event ``ignored`` with its reason and stops the chain quietly;
+  ``AlreadyPosted`` marks it ``done`` with the keys another event of its payment posted.
 - An event already ``done`` is not processed again (a redelivered message after a worker crash).
 """
 
@@ -30,7 +31,7 @@ import celeryconfig
 from tasks import dlq, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
-from tasks.flows import STAGES, Flow, RetryPolicy, SkipEvent, flow_named
+from tasks.flows import STAGES, AlreadyPosted, Flow, RetryPolicy, SkipEvent, flow_named
 
 log = logging.getLogger(__name__)
 log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
@@ -100,6 +101,11 @@ class PipelineTask(Task):
             store.update_event(event_id, state="ignored", reason=str(skip))
             log.info("event skipped: nothing to post")
             raise Ignore() from skip
+        except AlreadyPosted as posted:
+            store.update_event(event_id, state="done", stage=stage, epicor_keys=posted.keys, reason=str(posted),
+                               last_error=None, finished_at=store.now())
+            log.info("event done: its payment was already posted")
+            raise Ignore() from posted
         except Exception as exc:  # noqa: BLE001 - classified below, closed by default
             self._fail(stage, envelope, event, stage_input, flow, classify(exc))
         self._advance(stage, event_id, output)

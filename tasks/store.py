@@ -157,6 +157,18 @@ def journal_set(journal_key: str, **steps: str | int) -> None:
     client().hset(key("journal", journal_key), mapping={k: str(v) for k, v in steps.items()})
 
 
+def remember_payment(payment_key: str, *object_ids: str) -> None:
+    """Which payment a charge or PaymentIntent id belongs to (lets its other events finish early)."""
+    pipe = client().pipeline(transaction=False)
+    for object_id in object_ids:
+        pipe.set(key("payment-of", object_id), payment_key, ex=STAGE_TTL)
+    pipe.execute()
+
+
+def payment_of(object_id: str) -> str | None:
+    return cast(str | None, client().get(key("payment-of", object_id)))
+
+
 def cache_get(*parts: str) -> str | None:
     return cast("str | None", client().get(key("cache", *parts)))
 

@@ -16,6 +16,14 @@ from tasks.context import Context
 STAGES = ("fetch", "transform", "validate", "post", "status_update")
 
 
+class AlreadyPosted(Exception):  # noqa: N818 - an outcome, not an error
+    """Another event of the same payment already posted every document: done, with those keys."""
+
+    def __init__(self, keys: dict[str, Any]):
+        super().__init__("already posted by another event of the same payment")
+        self.keys = keys
+
+
 class SkipEvent(Exception):
     """Nothing to post for this event (not captured yet, belongs to another flow …)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from tasks import store
 from tasks.context import Context
 from tasks.errors import ValidationFailed
-from tasks.flows import Flow, RetryPolicy, SkipEvent
+from tasks.flows import AlreadyPosted, Flow, RetryPolicy, SkipEvent
 from tasks.flows import order_to_cash_epicor as epicor_docs
 from tasks.mapping.order_to_cash import build_order_to_cash
 from tasks.schemas import validate_document
@@ -30,7 +30,12 @@ INTENT_EXPAND = ("latest_charge", "customer")
 
 
 def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
-    """Re-read the payment from Stripe; the webhook payload itself is never trusted."""
+    """Re-read the payment from Stripe; the webhook payload itself is never trusted.
+
+    Only when the journal shows that another event of the same payment already posted every
+    document does the event finish here, without a Stripe or Epicor call.
+    """
+    _finish_if_posted(envelope["object_id"])
     session = None
     intent: dict[str, Any] | None
     if envelope["type"].startswith("checkout.session."):
@@ -48,6 +53,13 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
     if intent and session is None:
         session = ctx.stripe.checkout_session_for(intent["id"])
     return _normalized_payment(ctx, charge, intent, session)
+
+
+def _finish_if_posted(object_id: str) -> None:
+    payment_key = store.payment_of(object_id)
+    journal = store.journal(payment_key) if payment_key else {}
+    if journal.get("complete"):
+        raise AlreadyPosted(epicor_docs.keys_from(journal))
 
 
 def _id(value: Any) -> str | None:
@@ -193,6 +205,7 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     documents = stage_input["documents"]
     with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
         keys = epicor_docs.post_payment(ctx, documents)
+    store.remember_payment(documents["payment_key"], documents["payment_key"], documents["charge_id"])
     ctx_event_id = ctx.event.get("id")
     if ctx_event_id:
         store.update_event(ctx_event_id, epicor_keys=keys)

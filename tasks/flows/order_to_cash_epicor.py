@@ -113,7 +113,7 @@ def post_payment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
     journal_key = documents["payment_key"]
     journal = store.journal(journal_key)
     if journal.get("complete"):
-        return _keys_from(journal)
+        return keys_from(journal)
     cust_num = int(journal.get("CustNum") or resolve_customer(ctx, documents["customer"]))
     store.journal_set(journal_key, CustNum=cust_num)
     order_num, fresh = _ensure_order(ctx, documents, journal, cust_num)
@@ -124,7 +124,7 @@ def post_payment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
             "CashGroupID": group_id, "HeadNum": head_num}
 
 
-def _keys_from(journal: dict[str, str]) -> dict[str, Any]:
+def keys_from(journal: dict[str, str]) -> dict[str, Any]:
     return {"CustNum": int(journal["CustNum"]), "OrderNum": int(journal["OrderNum"]),
             "InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
             "HeadNum": int(journal["HeadNum"])}

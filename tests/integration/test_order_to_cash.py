@@ -137,3 +137,22 @@ def test_guest_payment_is_posted_to_a_customer_found_by_email(harness):
     guests = [c for c in dump["Customers"] if c["EMailAddress"] == "guest@shop.example"]
     assert len(guests) == 1
     assert_one_set(documents_for(dump, second), "25.00", "USD")
+
+
+def test_a_later_event_of_a_posted_payment_finishes_without_calling_stripe_or_epicor(harness):
+    payment = harness.create_payment(amount=1800, currency="usd", customer={**CUSTOMER, "email": "later@acme.example"})
+    charge_event, intent_event = (next(e for e in payment["events"] if e["type"] == kind)
+                                  for kind in ("charge.succeeded", "payment_intent.succeeded"))
+    assert harness.deliver(charge_event).status_code == 200
+    (first,) = harness.wait(charge_event["id"])
+    assert first["state"] == "done"
+    sandbox = harness.stack.sandbox_url
+    stripe_calls = len(harness.http.get(f"{sandbox}/_sandbox/stripe/requests", timeout=5).json()["requests"])
+    epicor_calls = harness.http.get(f"{sandbox}/_sandbox/epicor/stats", timeout=5).json()["total"]
+    assert harness.deliver(intent_event).status_code == 200
+    (second,) = harness.wait(intent_event["id"])
+    assert second["state"] == "done" and second["epicor_keys"] == first["epicor_keys"]
+    assert second["reason"] == "already posted by another event of the same payment"
+    assert len(harness.http.get(f"{sandbox}/_sandbox/stripe/requests", timeout=5).json()["requests"]) == stripe_calls
+    assert harness.http.get(f"{sandbox}/_sandbox/epicor/stats", timeout=5).json()["total"] == epicor_calls
+    assert_one_set(documents_for(harness.epicor(), payment), "18.00", "USD")
