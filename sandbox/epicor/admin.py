@@ -10,12 +10,11 @@ body is a 400 with the same error shape as the REST API.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .body import parse_body
+from .body import json_object, parse_body
 from .errors import api_error
 from .events import SETTING_NAMES
 from .responses import json_response
@@ -46,14 +45,7 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
 
 
 def _json_object() -> dict[str, Any]:
-    raw = request.get_data() or b"{}"
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise api_error(400, "The body is not valid JSON.") from exc
-    if not isinstance(document, dict):
-        raise api_error(400, "The body must be a JSON object.")
-    return document
+    return json_object(request.get_data() or b"{}", "The body")
 
 
 def _dump(state: EpicorState) -> dict[str, list[dict]]:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from .dates import normalize_date
-from .errors import deserialize_error
+from .errors import api_error, deserialize_error
 from .schema import COLUMNS, EntitySet
 
 _JSON_KIND = {"str": "a string", "int": "an integer", "dec": "a number", "bool": "a boolean",
@@ -23,6 +23,17 @@ _JSON_KIND = {"str": "a string", "int": "an integer", "dec": "a number", "bool":
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
+
+
+def json_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    """``raw`` as a JSON object, else a 400 naming ``what`` ("The body", "The CallSettings header")."""
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise api_error(400, f"{what} is not valid JSON.") from exc
+    if not isinstance(document, dict):
+        raise api_error(400, f"{what} must be a JSON object.")
+    return document
 
 
 def parse_body(raw: bytes, entity_set: EntitySet) -> dict[str, Any]:

@@ -14,13 +14,12 @@ transaction, so sending never holds the store's lock.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from flask import Response, request
 
-from .body import parse_body
+from .body import json_object, parse_body
 from .documents import create_row, update_row
 from .errors import api_error, business_error, license_error, not_found_error, server_error
 from .query import ResourcePath, apply_options, leading_name, parse_options, parse_resource, resolve_key
@@ -93,12 +92,7 @@ class RestApi:
         header = request.headers.get("CallSettings")
         if not header:
             return self.state.company
-        try:
-            settings = json.loads(header)
-        except ValueError as exc:
-            raise api_error(400, "The CallSettings header is not valid JSON.") from exc
-        if not isinstance(settings, dict):
-            raise api_error(400, "The CallSettings header must be a JSON object.")
+        settings = json_object(header, "The CallSettings header")
         return settings.get("Company") or self.state.company
 
     def _base_url(self, version: str, path_company: str | None, service: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.stripe_api.ids import new_id
-from sandbox.stripe_api.objects import address
+from sandbox.stripe_api.objects import address, price
 
 
 def invoice(customer: dict[str, Any], fields: dict[str, Any], now: int) -> dict[str, Any]:
@@ -205,28 +205,10 @@ def invoice_payment(invoice_id: str, amount: int, currency: str, intent_id: str 
 
 def recurring_price(product_id: str, unit_amount: int, currency: str, interval: str, now: int) -> dict[str, Any]:
     """A licensed, per-unit recurring price."""
-    return {
-        "id": new_id("price"),
-        "object": "price",
-        "active": True,
-        "billing_scheme": "per_unit",
-        "created": now,
-        "currency": currency,
-        "custom_unit_amount": None,
-        "livemode": False,
-        "lookup_key": None,
-        "metadata": {},
-        "nickname": None,
-        "product": product_id,
-        "recurring": {"interval": interval, "interval_count": 1, "meter": None,
-                      "usage_type": "licensed", "trial_period_days": None},
-        "tax_behavior": "unspecified",
-        "tiers_mode": None,
-        "transform_quantity": None,
-        "type": "recurring",
-        "unit_amount": unit_amount,
-        "unit_amount_decimal": str(unit_amount),
-    }
+    return {**price(product_id, unit_amount, currency, now),
+            "recurring": {"interval": interval, "interval_count": 1, "meter": None,
+                          "usage_type": "licensed", "trial_period_days": None},
+            "type": "recurring"}
 
 
 def subscription(customer_id: str, currency: str, metadata: dict[str, Any], now: int) -> dict[str, Any]:

@@ -113,11 +113,7 @@ def close_dispute(account: StripeAccount, dispute_id: str, body: dict[str, Any])
 
 
 def _disputable_charge(account: StripeAccount, charge_id: Any) -> dict[str, Any]:
-    if not charge_id:
-        raise errors.invalid_request("Missing required param: charge.", param="charge")
-    charge = account.state.get(str(charge_id), "charge")
-    if charge is None:
-        raise errors.resource_missing("charge", str(charge_id), param="charge")
+    charge = account.param_object("charge", charge_id)
     if charge["status"] != "succeeded" or charge.get("disputed"):
         raise errors.invalid_request(f"Charge {charge['id']} cannot be disputed (not succeeded, or disputed "
                                      "already).", param="charge")

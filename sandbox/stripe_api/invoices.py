@@ -303,12 +303,7 @@ class InvoiceBook:
     # helpers -----------------------------------------------------------------------------------
 
     def _customer(self, customer_id: Any) -> dict[str, Any]:
-        if not customer_id:
-            raise errors.invalid_request("Missing required param: customer.", param="customer")
-        customer = self.state.get(str(customer_id), "customer")
-        if customer is None:
-            raise errors.resource_missing("customer", str(customer_id), param="customer")
-        return customer
+        return self.account.param_object("customer", customer_id)
 
     def _draft_of(self, invoice_id: str, customer_id: str) -> dict[str, Any]:
         invoice = self.state.get(invoice_id, "invoice")

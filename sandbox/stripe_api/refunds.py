@@ -99,11 +99,7 @@ def change_refund_status(account: StripeAccount, refund_id: str, body: dict[str,
 
 
 def _refundable_charge(account: StripeAccount, charge_id: Any) -> dict[str, Any]:
-    if not charge_id:
-        raise errors.invalid_request("Missing required param: charge.", param="charge")
-    charge = account.state.get(str(charge_id), "charge")
-    if charge is None:
-        raise errors.resource_missing("charge", str(charge_id), param="charge")
+    charge = account.param_object("charge", charge_id)
     if charge["status"] != "succeeded" or not charge["captured"]:
         raise errors.invalid_request(f"Charge {charge['id']} has not succeeded; it cannot be refunded.",
                                      param="charge", code="charge_not_refundable")

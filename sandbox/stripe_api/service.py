@@ -48,6 +48,16 @@ class StripeAccount:
             raise errors.resource_missing(resource.label, object_id)
         return stored
 
+    def param_object(self, object_type: str, object_id: Any) -> dict[str, Any]:
+        """The object a required request param (``charge``, ``customer``) names: 400 when the param is missing,
+        404 when no such object is stored."""
+        if not object_id:
+            raise errors.invalid_request(f"Missing required param: {object_type}.", param=object_type)
+        stored = self.state.get(str(object_id), object_type)
+        if stored is None:
+            raise errors.resource_missing(object_type, str(object_id), param=object_type)
+        return stored
+
     def list(self, resource: Resource, params: dict[str, Any], api_version: str) -> dict[str, Any]:
         """A filtered, paginated list, each object rendered and expanded (`data.` paths)."""
         matching = queries.filter_objects(self.state.all_of(resource.object_type), params, resource.filters)

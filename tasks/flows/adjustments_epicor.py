@@ -131,7 +131,8 @@ def post_adjustment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
         return {"InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
                 "HeadNum": int(journal["HeadNum"])}
     invoice_num, fresh = _ensure_document(ctx, documents, journal)
-    group_id, head_num = _ensure_receipt(ctx, documents, invoice_num, parent_fresh=fresh)
+    cust_num = int(documents["invoice"]["header"]["CustNum"])
+    group_id, head_num = sale_docs.ensure_receipt(ctx, documents, reference, cust_num, invoice_num, parent_fresh=fresh)
     store.journal_set(reference, complete=1)
     return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
 
@@ -146,28 +147,10 @@ def _ensure_document(ctx: Context, documents: dict[str, Any], journal: dict[str,
     invoice_num = int(row["InvoiceNum"])
     store.journal_set(reference, InvoiceNum=invoice_num)
     lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num}) for line in documents["invoice"]["lines"]]
-    sale_docs._ensure_lines(ctx, sale_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
-                            parent_fresh=fresh)
+    sale_docs.ensure_lines(ctx, sale_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
+                           parent_fresh=fresh)
     store.journal_set(reference, invoice_lines=1)
     return invoice_num, fresh
-
-
-def _ensure_receipt(ctx: Context, documents: dict[str, Any], invoice_num: int, *,
-                    parent_fresh: bool) -> tuple[str, int]:
-    receipt = documents["receipt"]["header"]
-    cust_num = int(documents["invoice"]["header"]["CustNum"])
-    group_id = sale_docs.ensure_group(ctx, sale_docs.CASH_GROUPS, "cash_group", documents["cash_group"])
-    header = to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num})
-    row, fresh = ctx.epicor.ensure(*sale_docs.RECEIPTS, {"ExternalID": receipt["ExternalID"]}, header,
-                                   known_absent=parent_fresh)
-    group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
-    store.journal_set(documents["external_id"], CashGroupID=group_id, HeadNum=head_num)
-    line = to_wire("receipt_line", {"GroupID": group_id, "HeadNum": head_num, "InvoiceNum": invoice_num,
-                                    "InvoiceRef": 0, "TranType": receipt["TranType"], "CustNum": cust_num,
-                                    "DocTranAmt": receipt["DocTranAmt"]})
-    sale_docs._ensure_lines(ctx, sale_docs.RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num},
-                            [line], parent_fresh=fresh)
-    return group_id, head_num
 
 
 def posted_reference(ctx: Context, reference: str) -> dict[str, Any] | None:

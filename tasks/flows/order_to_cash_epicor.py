@@ -118,7 +118,7 @@ def post_payment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
     store.journal_set(journal_key, CustNum=cust_num)
     order_num, fresh = _ensure_order(ctx, documents, journal, cust_num)
     invoice_num, fresh = _ensure_invoice(ctx, documents, journal, cust_num, order_num, parent_fresh=fresh)
-    group_id, head_num = _ensure_receipt(ctx, documents, journal, cust_num, invoice_num, parent_fresh=fresh)
+    group_id, head_num = ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num, parent_fresh=fresh)
     store.journal_set(journal_key, complete=1)
     return {"CustNum": cust_num, "OrderNum": order_num, "InvoiceNum": invoice_num,
             "CashGroupID": group_id, "HeadNum": head_num}
@@ -140,7 +140,7 @@ def _ensure_order(ctx: Context, documents: dict[str, Any], journal: dict[str, st
     order_num = int(row["OrderNum"])
     store.journal_set(documents["payment_key"], OrderNum=order_num)
     lines = [to_wire("order_line", {**line, "OrderNum": order_num}) for line in order["lines"]]
-    _ensure_lines(ctx, ORDER_LINES, "OrderLine", {"OrderNum": order_num}, lines, parent_fresh=fresh)
+    ensure_lines(ctx, ORDER_LINES, "OrderLine", {"OrderNum": order_num}, lines, parent_fresh=fresh)
     store.journal_set(documents["payment_key"], order_lines=1)
     return order_num, fresh
 
@@ -159,29 +159,30 @@ def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, 
     store.journal_set(documents["payment_key"], InvoiceNum=invoice_num)
     lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num, "OrderNum": order_num})
              for line in invoice["lines"]]
-    _ensure_lines(ctx, INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines, parent_fresh=fresh)
+    ensure_lines(ctx, INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines, parent_fresh=fresh)
     store.journal_set(documents["payment_key"], invoice_lines=1)
     return invoice_num, fresh
 
 
-def _ensure_receipt(ctx: Context, documents: dict[str, Any], journal: dict[str, str], cust_num: int,
-                    invoice_num: int, *, parent_fresh: bool) -> tuple[str, int]:
+def ensure_receipt(ctx: Context, documents: dict[str, Any], journal_key: str, cust_num: int,
+                   invoice_num: int, *, parent_fresh: bool) -> tuple[str, int]:
+    """The cash receipt applying the whole payment to ``invoice_num``, and its line; (GroupID, HeadNum)."""
     receipt = documents["receipt"]["header"]
     group_id = ensure_group(ctx, CASH_GROUPS, "cash_group", documents["cash_group"])
     header = to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num})
     row, fresh = ctx.epicor.ensure(*RECEIPTS, {"ExternalID": receipt["ExternalID"]}, header,
                                    known_absent=parent_fresh)
     group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
-    store.journal_set(documents["payment_key"], CashGroupID=group_id, HeadNum=head_num)
+    store.journal_set(journal_key, CashGroupID=group_id, HeadNum=head_num)
     line = to_wire("receipt_line", {"GroupID": group_id, "HeadNum": head_num, "InvoiceNum": invoice_num,
                                     "InvoiceRef": 0, "TranType": receipt["TranType"], "CustNum": cust_num,
                                     "DocTranAmt": receipt["DocTranAmt"]})
-    _ensure_lines(ctx, RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num}, [line],
+    ensure_lines(ctx, RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num}, [line],
                   parent_fresh=fresh)
     return group_id, head_num
 
 
-def _ensure_lines(ctx: Context, entity: tuple[str, str], line_key: str, parent: dict[str, Any],
+def ensure_lines(ctx: Context, entity: tuple[str, str], line_key: str, parent: dict[str, Any],
                   lines: list[dict[str, Any]], *, parent_fresh: bool) -> None:
     """Create the lines that are not there yet (all of them when the parent is brand new)."""
     existing: set[Any] = set()

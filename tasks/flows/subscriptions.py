@@ -195,8 +195,8 @@ def _post_invoice_documents(ctx: Context, documents: dict[str, Any]) -> dict[str
     if documents["order_num"]:
         keys["OrderNum"] = documents["order_num"]
     if documents["receipt"]:
-        group_id, head_num = epicor_docs._ensure_receipt(ctx, documents, journal, cust_num, invoice_num,
-                                                         parent_fresh=fresh)
+        group_id, head_num = epicor_docs.ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num,
+                                                        parent_fresh=fresh)
         keys |= {"CashGroupID": group_id, "HeadNum": head_num}
     store.journal_set(journal_key, complete=1, **{k: v for k, v in keys.items() if k != "CustNum"})
     return keys
@@ -238,8 +238,8 @@ def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, 
     lines = [to_wire("billed_line", {**line, "InvoiceNum": invoice_num,
                                      **({"OrderNum": order_num} if order_num and line.get("OrderLine") else {})})
              for line in invoice["lines"]]
-    epicor_docs._ensure_lines(ctx, epicor_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
-                              parent_fresh=fresh)
+    epicor_docs.ensure_lines(ctx, epicor_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
+                             parent_fresh=fresh)
     store.journal_set(documents["payment_key"], invoice_lines=1)
     return invoice_num, fresh
 

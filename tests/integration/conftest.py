@@ -58,6 +58,16 @@ class Harness:
                 time.sleep(0.1)
         return records
 
+    def wait_for_error(self, event_id: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+        """The event's record once its last error has ``reason`` (it is being retried, not finished)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            record = self.event(event_id)
+            if (record.get("last_error") or {}).get("reason") == reason:
+                return record
+            time.sleep(0.1)
+        raise AssertionError(f"{event_id} never failed with {reason}: {self.event(event_id)}")
+
     def epicor(self) -> dict[str, list[dict[str, Any]]]:
         return self.http.get(f"{self.stack.sandbox_url}/_sandbox/epicor/dump", timeout=10).json()
 

@@ -16,7 +16,6 @@ from tests.integration.test_refunds import (
     deliver_all,
     paid_sale,
     sandbox,
-    wait_for_error,
 )
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,7 @@ def test_dispute_events_before_the_sale_and_out_of_order_end_in_the_same_books(h
     closed = sandbox(harness, f"/disputes/{opened['dispute']['id']}/close", status="won", api_version="2020-08-27")
     for event in reversed(opened["events"] + closed["events"]):  # closed first, created last
         assert harness.deliver(event).status_code == 200
-    wait_for_error(harness, closed["events"][-1]["id"], "prerequisite.missing")
+    harness.wait_for_error(closed["events"][-1]["id"], "prerequisite.missing")
     assert {r["state"] for r in post_all_events(harness, payment)} == {"done"}
     records = harness.wait(*(e["id"] for e in opened["events"] + closed["events"]), timeout=90)
     assert {r["state"] for r in records} == {"done"}, records

@@ -377,23 +377,13 @@ def test_change_made_in_stripe_reaches_epicor_and_does_not_come_back(harness):
     assert {harness.event(d["id"])["state"] for d in updates} == {"ignored"}
 
 
-def wait_for_error(harness, event_id: str, reason: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = harness.event(event_id)
-        if (record.get("last_error") or {}).get("reason") == reason:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{event_id} never failed with {reason}: {record}")
-
-
 def test_order_event_that_arrives_before_the_lines_waits_for_them(harness):
     customer = new_customer(harness)
     with Outbox(harness) as outbox:
         order = epicor_create(harness, "SalesOrders", {"CustNum": customer["CustNum"], "CurrencyCode": "USD"})
         (created,) = [d for d in outbox.deliveries() if d["type"] == "SalesOrder.Created"
                       and d["key"] == {"OrderNum": order["OrderNum"]}]
-        waiting = wait_for_error(harness, created["id"], "epicor.order_without_lines")
+        waiting = harness.wait_for_error(created["id"], "epicor.order_without_lines", timeout=20)
         assert waiting["state"] == "processing" and waiting["stage"] == "fetch"
         for part, price in (("WIDGET-100", 12.5), ("GADGET-200", 49.0)):
             epicor_create(harness, "OrderDtls", {"OrderNum": order["OrderNum"], "PartNum": part, "LineDesc": part,

@@ -3,7 +3,6 @@ refund receipt in the Epicor sandbox, against the sale's invoice, once."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -104,7 +103,7 @@ def test_refund_before_its_sale_waits_and_is_posted_once_the_sale_is_in(harness)
     refund = sandbox(harness, "/refunds", charge=payment["charge"]["id"], amount=500)
     for event in refund["events"]:
         assert harness.deliver(event).status_code == 200
-    waiting = wait_for_error(harness, refund["events"][0]["id"], "prerequisite.missing")
+    waiting = harness.wait_for_error(refund["events"][0]["id"], "prerequisite.missing")
     assert waiting["state"] == "processing" and "not in Epicor yet" in waiting["last_error"]["message"]
     assert credit_memos(harness.epicor(), refund["refund"]["id"])["invoices"] == []
 
@@ -114,16 +113,6 @@ def test_refund_before_its_sale_waits_and_is_posted_once_the_sale_is_in(harness)
     dump = harness.epicor()
     assert_one_credit(credit_memos(dump, refund["refund"]["id"]), documents_for(dump, payment)["invoices"][0],
                       "5.00", "OTHER")
-
-
-def wait_for_error(harness, event_id: str, reason: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = harness.event(event_id)
-        if (record.get("last_error") or {}).get("reason") == reason:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{event_id} never failed with {reason}: {harness.event(event_id)}")
 
 
 def test_the_same_refund_through_every_event_type_and_redeliveries_is_posted_once(harness):

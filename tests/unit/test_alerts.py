@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
-import fakeredis
 import pytest
 import requests
 import responses
 
-from tasks import alerts, store
+from tasks import alerts
 from tasks.settings import get_settings
 
 HOOK = "https://hooks.chat.example/services/T000/B000/XXXXSECRET"
-
-
-@pytest.fixture()
-def fake_redis(monkeypatch):
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    monkeypatch.setattr(store, "client", lambda: client)
-    return client
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import fakeredis
 import pytest
 
 from tasks import catchup, store
@@ -40,13 +39,6 @@ def event(event_id: str, created: int, kind: str = "charge.succeeded", delivered
 
 
 @pytest.fixture()
-def redis_client(monkeypatch):
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    monkeypatch.setattr(store, "client", lambda: client)
-    return client
-
-
-@pytest.fixture()
 def received(monkeypatch):
     queued: list[dict[str, Any]] = []
 
@@ -65,7 +57,7 @@ def test_first_run_looks_back_three_days_then_from_the_newest_event_seen():
     assert catchup.window_start(NOW, None, 45) == NOW - 30 * DAY + 60
 
 
-def test_events_never_received_are_queued_once_across_pages_and_runs(redis_client, received):
+def test_events_never_received_are_queued_once_across_pages_and_runs(fake_redis, received):
     store.record_event({"id": "evt_live", "type": "charge.succeeded", "source": "stripe"})
     stripe = FakeStripe([event("evt_live", NOW - 50), event("evt_a", NOW - 40), event("evt_b", NOW - 30),
                          event("evt_c", NOW - 20, kind="balance.available"), event("evt_d", NOW - 10)])
@@ -75,13 +67,13 @@ def test_events_never_received_are_queued_once_across_pages_and_runs(redis_clien
     assert received[0]["object_id"] == "ch_evt_d" and received[0]["received_via"] == "catch-up"
     assert "data" not in received[0]  # the payload is never kept
     assert len([r for r in stripe.requests if "starting_after" in r]) >= 2  # walked several pages
-    assert redis_client.hget(store.key(*catchup.MARK), "last_seen") == str(NOW - 10)
+    assert fake_redis.hget(store.key(*catchup.MARK), "last_seen") == str(NOW - 10)
     second = catchup.catch_up(stripe, now=NOW + 60)
     assert second["queued"] == 0
 
 
-def test_an_undelivered_event_older_than_the_mark_is_found_by_the_second_listing(redis_client, received):
-    redis_client.hset(store.key(*catchup.MARK), "last_seen", str(NOW - 60))
+def test_an_undelivered_event_older_than_the_mark_is_found_by_the_second_listing(fake_redis, received):
+    fake_redis.hset(store.key(*catchup.MARK), "last_seen", str(NOW - 60))
     stripe = FakeStripe([event("evt_old", NOW - 5 * DAY, delivered=False), event("evt_old_ok", NOW - 4 * DAY),
                          event("evt_new", NOW - 30)])
     summary = catchup.catch_up(stripe, now=NOW)
@@ -89,8 +81,8 @@ def test_an_undelivered_event_older_than_the_mark_is_found_by_the_second_listing
     assert {r.get("delivery_success") for r in stripe.requests} == {None, False}
 
 
-def test_dry_run_queues_nothing_and_moves_no_mark(redis_client, received):
+def test_dry_run_queues_nothing_and_moves_no_mark(fake_redis, received):
     stripe = FakeStripe([event("evt_a", NOW - 40)])
     summary = catchup.catch_up(stripe, now=NOW, dry_run=True)
     assert summary["queued_ids"] == ["evt_a"] and received == []
-    assert redis_client.hget(store.key(*catchup.MARK), "last_seen") is None
+    assert fake_redis.hget(store.key(*catchup.MARK), "last_seen") is None

@@ -5,19 +5,10 @@ from __future__ import annotations
 import json
 import threading
 
-import fakeredis
 import pytest
 
 from tasks import dlq, store
 from tasks.settings import get_settings
-
-
-@pytest.fixture()
-def fake_redis(monkeypatch):
-    server = fakeredis.FakeServer()
-    client = fakeredis.FakeRedis(server=server, decode_responses=True)
-    monkeypatch.setattr(store, "client", lambda: client)
-    return client
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ answers. Webhook signatures are checked with stripe-python's own verifier.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,12 +16,12 @@ import pytest
 import requests
 import stripe
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from sandbox import cli
 from sandbox.signing import sign_payload
 from sandbox.stripe_api import StripeState, make_stripe_blueprint
 from sandbox.stripe_api.forms import parse_form
+from tests.unit.conftest import served
 
 API_KEY = "sk_test_sandbox"
 SECRET = "whsec_sandbox_current"
@@ -73,12 +72,8 @@ def client(app: Flask):
 
 @pytest.fixture
 def base_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,9 +9,9 @@ import pytest
 import requests
 import stripe
 from flask import Flask
-from werkzeug.serving import make_server
 
 from sandbox.stripe_api import StripeState, make_stripe_blueprint
+from tests.unit.conftest import served
 
 PLAN = {"product_name": "Team plan", "product_metadata": {"epicor_part_num": "SUB-MONTHLY"},
         "unit_amount": 2000, "quantity": 2}
@@ -23,12 +22,8 @@ def base_url() -> Iterator[str]:
     state = StripeState(":memory:")
     app = Flask("billing-sandbox-test")
     app.register_blueprint(make_stripe_blueprint(state))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        yield url
     state.close()
 
 

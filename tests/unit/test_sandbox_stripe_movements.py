@@ -3,17 +3,15 @@ the project's own Stripe connector (stripe-python over HTTP), as the pipeline re
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from sandbox.stripe_api import StripeState, make_stripe_blueprint
 from tasks.connectors.stripe_api import StripeConnector
-from tasks.settings import load_settings
+from tests.unit.conftest import served, stripe_connector
 
 CUSTOMER = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
@@ -29,15 +27,8 @@ def client() -> Iterator[Any]:
 
 @pytest.fixture
 def connector(client, monkeypatch) -> Iterator[StripeConnector]:
-    server = make_server("127.0.0.1", 0, client.application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_sandbox")
-    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{server.port}")
-    monkeypatch.setenv("STRIPE_MAX_NETWORK_RETRIES", "0")
-    yield StripeConnector(load_settings())
-    server.shutdown()
-    thread.join(5)
+    with served(client.application) as url:
+        yield stripe_connector(monkeypatch, url, api_key="sk_test_sandbox")
 
 
 def admin(client, path: str, expect: int = 200, **body: Any) -> dict[str, Any]:

@@ -5,18 +5,14 @@ from __future__ import annotations
 import pytest
 import responses
 
-from tasks.connectors.stripe_api import StripeConnector, StripeNotFound, StripeRejected, StripeUnavailable
-from tasks.settings import load_settings
-
-API = "https://api.stripe.test"
+from tasks.connectors.stripe_api import StripeNotFound, StripeRejected, StripeUnavailable
+from tests.unit.conftest import STRIPE_API as API
+from tests.unit.conftest import stripe_connector
 
 
 @pytest.fixture()
 def connector(monkeypatch):
-    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_API_BASE", API)
-    monkeypatch.setenv("STRIPE_MAX_NETWORK_RETRIES", "0")
-    return StripeConnector(load_settings())
+    return stripe_connector(monkeypatch)
 
 
 def stripe_error(kind: str, message: str, code: str | None = None) -> dict:

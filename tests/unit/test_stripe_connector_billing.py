@@ -6,18 +6,13 @@ import pytest
 import responses
 from responses import matchers
 
-from tasks.connectors.stripe_api import StripeConnector
-from tasks.settings import load_settings
-
-API = "https://api.stripe.test"
+from tests.unit.conftest import STRIPE_API as API
+from tests.unit.conftest import stripe_connector
 
 
 @pytest.fixture()
 def connector(monkeypatch):
-    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unit")
-    monkeypatch.setenv("STRIPE_API_BASE", API)
-    monkeypatch.setenv("STRIPE_MAX_NETWORK_RETRIES", "0")
-    return StripeConnector(load_settings())
+    return stripe_connector(monkeypatch)
 
 
 def txn(txn_id: str) -> dict:
