@@ -17,7 +17,6 @@ find out (a key Epicor does not have ends ``dead``, never retried).
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -30,11 +29,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from app.signatures import SignatureRejected, verify
-from app.webhooks import is_json_request, queue, reject
+from app.webhooks import BadEvent, receive_signed
 from tasks.settings import get_settings
 
-log = logging.getLogger(__name__)
 bp = Blueprint("epicor_webhooks", __name__)
 
 SIGNATURE_HEADER = "X-Epicor-Signature"
@@ -77,24 +74,15 @@ class EpicorEvent(Schema):
                                   "company")
 
 
-class BadEpicorEvent(ValueError):
+class BadEpicorEvent(BadEvent):
     """The verified body is not an Epicor event this receiver can queue."""
 
 
 @bp.post("/webhooks/epicor")
 def epicor_webhook() -> tuple[Response, int]:
-    if not is_json_request():
-        return reject(415, "content type must be application/json")
     settings = get_settings()
-    body = request.get_data(cache=False)
-    try:
-        verify(body, _lower_hex(request.headers.get(SIGNATURE_HEADER)), settings.epicor_webhook_secrets,
-               settings.webhook_tolerance)
-        event = epicor_event_summary(body)
-    except (SignatureRejected, BadEpicorEvent) as exc:
-        log.info("epicor webhook rejected: %s", exc)
-        return reject(400, str(exc))
-    return queue(event)
+    return receive_signed("epicor", _lower_hex(request.headers.get(SIGNATURE_HEADER)),
+                          settings.epicor_webhook_secrets, epicor_event_summary)
 
 
 def _lower_hex(header: str | None) -> str | None:

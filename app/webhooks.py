@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -38,16 +39,22 @@ def is_json_request() -> bool:
 
 @bp.post("/webhooks/stripe")
 def stripe_webhook() -> tuple[Response, int]:
+    settings = get_settings()
+    return receive_signed("stripe", request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
+                          stripe_event_summary)
+
+
+def receive_signed(source: str, signature: str | None, secrets: tuple[str, ...],
+                   summarise: Callable[[bytes], dict[str, Any]]) -> tuple[Response, int]:
+    """The receivers' one path: content type, size, signature on the raw body, shape, then queue."""
     if not is_json_request():
         return reject(415, "content type must be application/json")
-    settings = get_settings()
     body = read_body()
     try:
-        verify(body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
-               settings.webhook_tolerance)
-        event = stripe_event_summary(body)
+        verify(body, signature, secrets, get_settings().webhook_tolerance)
+        event = summarise(body)
     except (SignatureRejected, BadEvent) as exc:
-        log.info("stripe webhook rejected: %s", exc)
+        log.info("%s webhook rejected: %s", source, exc)
         return reject(400, str(exc))
     return queue(event)
 

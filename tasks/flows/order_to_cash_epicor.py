@@ -178,12 +178,12 @@ def ensure_receipt(ctx: Context, documents: dict[str, Any], journal_key: str, cu
                                     "InvoiceRef": 0, "TranType": receipt["TranType"], "CustNum": cust_num,
                                     "DocTranAmt": receipt["DocTranAmt"]})
     ensure_lines(ctx, RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num}, [line],
-                  parent_fresh=fresh)
+                 parent_fresh=fresh)
     return group_id, head_num
 
 
 def ensure_lines(ctx: Context, entity: tuple[str, str], line_key: str, parent: dict[str, Any],
-                  lines: list[dict[str, Any]], *, parent_fresh: bool) -> None:
+                 lines: list[dict[str, Any]], *, parent_fresh: bool) -> None:
     """Create the lines that are not there yet (all of them when the parent is brand new)."""
     existing: set[Any] = set()
     if not parent_fresh:
