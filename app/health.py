@@ -11,7 +11,7 @@ bp = Blueprint("health", __name__)
 
 PUBLIC_EVENT_FIELDS = ("id", "source", "type", "object_id", "flow", "state", "stage", "epicor_keys",
                        "last_error", "reason", "received_at", "queued_at", "updated_at", "finished_at",
-                       "deliveries", "attempts", "api_version")
+                       "deliveries", "attempts", "api_version", "waiting_for")
 
 
 @bp.get("/healthz")

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.signatures import SignatureRejected, verify
-from tasks.api import QueueUnavailable, receive
+from tasks.api import QueueUnavailable, payment_hint, receive
 from tasks.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def stripe_event_summary(body: bytes) -> dict[str, Any]:
     return {"id": event["id"], "source": "stripe", "type": event["type"], "object_id": obj["id"],
             "object_type": str(obj.get("object") or ""), "api_version": str(event.get("api_version") or ""),
             "created": event.get("created") if isinstance(event.get("created"), int) else None,
-            "livemode": bool(event.get("livemode")), "account": str(event.get("account") or "")}
+            "livemode": bool(event.get("livemode")), "account": str(event.get("account") or ""),
+            "payment": payment_hint(obj)}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

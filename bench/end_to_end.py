@@ -68,7 +68,7 @@ class CpuMeter:
 
 
 # -- the ceiling -----------------------------------------------------------------------------------
-def run_bare(stack: Stack, redis_pid: int | None, chains: int) -> dict[str, Any]:
+def run_bare(stack: Stack, redis_pid: int | None, chains: int, profile: Path | None = None) -> dict[str, Any]:
     db = bench_redis()
     db.delete(DONE_KEY)
     stack.start_process("bare_worker", worker_command(stack, "bench.bare_chain", QUEUE))
@@ -77,6 +77,8 @@ def run_bare(stack: Stack, redis_pid: int | None, chains: int) -> dict[str, Any]
     wait_until(lambda: db.hexists(DONE_KEY, "warm-up"), 30, "bare warm-up chain")
     db.delete(DONE_KEY)
     meter = CpuMeter({"worker": stack.processes["bare_worker"].pid, "redis": redis_pid})
+    profilers = start_profilers(stack, profile / "bare", {"bare_worker": stack.processes["bare_worker"].pid}) \
+        if profile else []
     prefix = secrets.token_hex(3)
     enqueued: dict[str, float] = {}
     for index in range(chains):
@@ -85,6 +87,7 @@ def run_bare(stack: Stack, redis_pid: int | None, chains: int) -> dict[str, Any]
         bare_chain({"event_id": event_id, "source": "stripe", "type": "charge.succeeded",
                     "flow": "order_to_cash", "object_id": f"ch_{index}"}).apply_async()
     wait_until(lambda: db.hlen(DONE_KEY) >= chains, 170, "bare chains", interval=0.05)
+    stop_profilers(profilers)
     cpu = meter.per_event_ms(chains)
     finished = {event_id: float(at) for event_id, at in db.hgetall(DONE_KEY).items()}
     rss = tree_peak_rss_mb(stack.processes["bare_worker"].pid)
@@ -180,15 +183,17 @@ def run_real(stack: Stack, redis_pid: int | None, payments: int, latency_ms: int
             "epicor_calls": calls / payments, "cpu": cpu}
 
 
-def start_profilers(stack: Stack, directory: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy (when installed) on the worker, the receiver's workers and the sandbox: on-CPU samples only."""
+def start_profilers(stack: Stack, directory: Path,
+                    targets: dict[str, int] | None = None) -> list[subprocess.Popen[bytes]]:
+    """py-spy (when installed) on the worker, the receiver's workers and the sandbox (or ``targets``):
+    samples of the threads holding the GIL only."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed; --profile ignored")
         return []
     directory.mkdir(parents=True, exist_ok=True)
-    targets = {"worker": stack.processes["worker"].pid, "sandbox": stack.processes["sandbox"].pid,
-               **{f"web-{pid}": pid for pid in descendants(stack.processes["web"].pid)}}
+    targets = targets or {"worker": stack.processes["worker"].pid, "sandbox": stack.processes["sandbox"].pid,
+                          **{f"web-{pid}": pid for pid in descendants(stack.processes["web"].pid)}}
     return [subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
                               "--output", str(directory / f"{name}.txt")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL) for name, pid in targets.items()]
@@ -221,7 +226,7 @@ def main() -> int:
     with BenchRedis() as store:
         try:
             stack.start(["sandbox"])
-            bare = [run_bare(stack, store.pid(), 2 * args.payments)]
+            bare = [run_bare(stack, store.pid(), 2 * args.payments, args.profile)]
             stack.start(["web", "worker"])
             warm_up(stack)
             results["service, Epicor 0 ms"] = run_real(stack, store.pid(), args.payments, 0, 170, args.profile)

@@ -1,9 +1,12 @@
 """The enqueue API: the only part of ``tasks`` the web receiver imports (STYLE.md point 1).
 
 ``receive`` records an event (deduplicated on its id) and queues its chain; it returns only once the
-chain is durably in the broker, or raises ``QueueUnavailable`` so the receiver answers 503 and the
-sender redelivers. A redelivery of an event whose earlier enqueue failed is queued again: stages are
-idempotent, so a chain queued twice never posts twice.
+chain is durably in the broker (or, for a second event of a payment whose first event is in flight,
+durably recorded in Redis as queued behind it: ``tasks.followers``), or raises ``QueueUnavailable``
+so the receiver answers 503 and the sender redelivers. A redelivery of an event whose earlier
+enqueue failed is queued again: stages are idempotent, so a chain queued twice never posts twice.
+Receiving costs two Redis round trips: one script records, deduplicates, groups and marks the event
+queued; then its chain is published.
 """
 
 from __future__ import annotations
@@ -45,17 +48,56 @@ def receive(event: dict[str, Any]) -> Receipt:
         raise QueueUnavailable(str(exc)) from None
 
 
+# Flows whose events of one payment run one after the other (``tasks.followers``), keyed on the
+# payment the event's payload names (``payment_hint``).
+COALESCING_FLOWS = frozenset({"order_to_cash"})
+
+
+def payment_hint(obj: dict[str, Any]) -> str | None:
+    """The payment a Stripe object of a payment event belongs to, as its payload says: the
+    PaymentIntent id, or the charge id for a charge made without one. Only groups events; the
+    pipeline re-reads Stripe to decide what a payment is."""
+    kind = obj.get("object")
+    intent = obj.get("payment_intent")
+    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    if kind == "payment_intent":
+        intent_id = obj.get("id")
+    elif kind == "charge":
+        intent_id = intent_id or obj.get("id")
+    elif kind != "checkout.session":
+        return None
+    return intent_id if isinstance(intent_id, str) and 0 < len(intent_id) <= 255 else None
+
+
 def _receive(event: dict[str, Any]) -> Receipt:
-    is_new = store.record_event(event)
-    if not event["flow"]:
-        if is_new:
-            store.update_event(event["id"], state="ignored", reason="no flow for this event type")
+    flow = event["flow"]
+    if not flow:
+        store.record_event(event, ignore=True)
         return Receipt(event["id"], "ignored")
-    if not is_new and (store.get_event(event["id"]) or {}).get("queued_at"):
-        return Receipt(event["id"], "duplicate")
-    build_chain(envelope_for(event)).apply_async()
-    store.update_event(event["id"], queued_at=store.now())
+    payment = event.get("payment")
+    group = f"{flow}:{payment}" if payment and flow in COALESCING_FLOWS else None
+    recorded = store.record_event(event, group=group)
+    if not recorded.new:
+        if recorded.queued_at:
+            return Receipt(event["id"], "duplicate")
+        build_chain(envelope_for(event)).apply_async()  # its earlier enqueue failed
+        store.update_event(event["id"], queued_at=store.now())
+        return Receipt(event["id"], "queued")
+    if not recorded.waiting_for:
+        _publish(event)
     return Receipt(event["id"], "queued")
+
+
+def _publish(event: dict[str, Any]) -> None:
+    """Queue a new event's chain; it was recorded as queued, which is undone if the broker refuses."""
+    try:
+        build_chain(envelope_for(event)).apply_async()
+    except Exception:
+        try:
+            store.mark_unqueued(event["id"])
+        except _BROKER_ERRORS:
+            pass  # Redis is away too: the stall sweep queues the recorded event
+        raise
 
 
 def event_status(event_id: str) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 Every stage task is a thin wrapper that calls ``run_stage``. Policy:
 
-- Each stage reads its input from Redis (``store.get_stage_input``) and writes the next stage's input
+- Each stage reads its input from Redis (``store.begin_stage``) and writes the next stage's input
   there; only a small envelope of ids travels through the broker, so Flower and queued messages never
   hold personal data or secrets.
 - Errors are classified once (``tasks.errors.classify``). Retryable ones are retried by Celery with
@@ -14,6 +14,10 @@ Every stage task is a thin wrapper that calls ``run_stage``. Policy:
 - ``SkipEvent`` marks the event ``ignored`` with its reason and stops the chain quietly;
   ``AlreadyPosted`` marks it ``done`` with the keys another event of its payment posted.
 - An event already ``done`` is not processed again (a redelivered message after a worker crash).
+- When an event finishes, the events of the same payment queued behind it are finished or queued
+  (``tasks.followers``).
+- A stage costs two Redis round trips of its own: one to mark the event processing and read it with
+  the stage's input (``store.begin_stage``), one to store the next stage's input.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from celery import Task
 from celery.exceptions import Ignore
 
 import celeryconfig
-from tasks import dlq, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
+from tasks import dlq, followers, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
 from tasks.flows import STAGES, AlreadyPosted, Flow, RetryPolicy, SkipEvent, flow_named
@@ -88,36 +92,42 @@ class PipelineTask(Task):
 
     def _run(self, stage: str, envelope: dict[str, Any]) -> dict[str, Any]:
         event_id = envelope["event_id"]
-        event = store.get_event(event_id) or {"id": event_id, **envelope}
-        if event.get("state") in ("done", "ignored"):
+        begun = store.begin_stage(event_id, stage, self.request.retries + 1)
+        if begun is None:
             log.info("event already finished; stage skipped")
             raise Ignore()
+        event = {**envelope, "id": event_id, **begun[0]}
+        stage_input = envelope if stage == "fetch" else begun[1]
         flow = flow_named(envelope["flow"])
-        store.update_event(event_id, state="processing", stage=stage, attempts=self.request.retries + 1)
-        stage_input = envelope if stage == "fetch" else store.get_stage_input(event_id, stage)
         try:
+            if stage_input is None:
+                raise RetryableError(f"Input of stage {stage} for {event_id} is not in Redis yet",
+                                     reason="pipeline.input_missing")
             output = flow.stage(stage)(context_for(event), stage_input)
         except SkipEvent as skip:
             store.update_event(event_id, state="ignored", reason=str(skip))
+            followers.release(event, posted=False)
             log.info("event skipped: nothing to post")
             raise Ignore() from skip
         except AlreadyPosted as posted:
             store.update_event(event_id, state="done", stage=stage, epicor_keys=posted.keys, reason=str(posted),
                                last_error=None, finished_at=store.now())
+            followers.release(event, posted=True)
             log.info("event done: its payment was already posted")
             raise Ignore() from posted
         except Exception as exc:  # noqa: BLE001 - classified below, closed by default
             self._fail(stage, envelope, event, stage_input, flow, classify(exc))
-        self._advance(stage, event_id, output)
+        self._advance(stage, event, output)
         return envelope
 
-    def _advance(self, stage: str, event_id: str, output: dict[str, Any]) -> None:
+    def _advance(self, stage: str, event: dict[str, Any], output: dict[str, Any]) -> None:
         following = next_stage(stage)
         if following:
-            store.put_stage_input(event_id, following, output)
+            store.put_stage_input(event["id"], following, output)
             return
-        store.update_event(event_id, state="done", stage=stage, epicor_keys=output.get("keys", {}),
+        store.update_event(event["id"], state="done", stage=stage, epicor_keys=output.get("keys", {}),
                            last_error=None, finished_at=store.now())
+        followers.release(event, posted=True)
         log.info("event done")
 
     def _fail(self, stage: str, envelope: dict[str, Any], event: dict[str, Any], stage_input: Any,
@@ -136,5 +146,6 @@ class PipelineTask(Task):
                         stage_input=stage_input, error=details, attempts=retries + 1,
                         failure_id=f"{self.request.id}:{stage}")
         store.update_event(envelope["event_id"], state="dead", stage=stage)
+        followers.release(event, posted=False)
         log.error("event dead-lettered: %s", details["reason"])
         raise DeadLettered(f"{details['reason']}: {error.message}")

@@ -31,7 +31,7 @@ from typing import Any
 import click
 
 from tasks import celery_app, store
-from tasks.api import receive
+from tasks.api import payment_hint, receive
 from tasks.connectors.stripe_api import StripeConnector
 from tasks.context import context_for
 from tasks.errors import RetryableError
@@ -65,7 +65,7 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
     return {"id": event["id"], "source": "stripe", "type": event["type"], "object_id": obj.get("id"),
             "object_type": str(obj.get("object") or ""), "api_version": str(event.get("api_version") or ""),
             "created": event.get("created"), "livemode": bool(event.get("livemode")),
-            "account": str(event.get("account") or ""), "received_via": "catch-up"}
+            "account": str(event.get("account") or ""), "received_via": "catch-up", "payment": payment_hint(obj)}
 
 
 def listed_events(stripe: StripeConnector, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:

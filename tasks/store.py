@@ -5,6 +5,8 @@ with ``redis-cli`` and so Redis with AOF persistence makes it durable:
 
 - ``sec:event:<id>``     hash: one event's life (state, stage, flow, Epicor keys, last error).
 - ``sec:inflight``       sorted set: events not finished yet, by their last progress (recovery sweep).
+- ``sec:lead:<group>``   the event in flight for one payment; ``sec:followers:<id>`` the events queued
+  behind it (they finish with it instead of each fetching and posting the same payment at once).
 - ``sec:stage:<id>:<s>`` JSON: the input of stage ``s`` for that event. Stage inputs can hold personal
   data (names, addresses), so they stay in Redis and only ids travel through the broker (and Flower).
 - ``sec:journal:<key>``  hash: which Epicor documents of one payment are already posted. An
@@ -20,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -63,18 +66,44 @@ def now() -> float:
 
 
 # -- events ------------------------------------------------------------------------------------
-# KEYS: the event's hash, the in-flight index. ARGV: event id, now, then field, value, field, value …
-# One round trip on the receiver's hot path: 1 = new (fields written, indexed), 0 = seen before.
+# One round trip on the receiver's hot path. KEYS: the event's hash, the in-flight index, and the
+# payment's lead key when its flow coalesces. ARGV: event id, now, mode ("queue" or "ignore"), lead
+# TTL, key prefix, then field, value, field, value …
+# Returns {0, queued_at or ""} for an id seen before; {1, ""} for a new event the caller must queue
+# (or, in mode "ignore", has recorded as ignored); {2, lead id} for a new event that waits for the
+# lead event of its payment, which is in flight: it is queued behind it (``release_followers``).
 _RECORD_EVENT = """
 if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 0 then
   redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-  return 0
+  return {0, redis.call('HGET', KEYS[1], 'queued_at') or ''}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[3] == 'ignore' then return {1, ''} end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
+if KEYS[3] then
+  local lead = redis.call('GET', KEYS[3])
+  if lead and lead ~= ARGV[1] then
+    local state = redis.call('HGET', ARGV[5] .. 'event:' .. lead, 'state')
+    if state == 'received' or state == 'processing' then
+      redis.call('SADD', ARGV[5] .. 'followers:' .. lead, ARGV[1])
+      redis.call('HSET', KEYS[1], 'queued_at', ARGV[2], 'waiting_for', lead)
+      return {2, lead}
+    end
+  end
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
+return {1, ''}
 """
 _scripts: dict[tuple[int, str], Any] = {}
+LEAD_TTL = 60 * 60 * 24
+
+
+@dataclass(frozen=True)
+class Recorded:
+    new: bool
+    queued_at: str = ""   # for an id seen before: when it was queued ("" if its enqueue failed)
+    waiting_for: str = ""  # for a new event queued behind its payment's lead event: that event's id
 
 
 def _script(source: str) -> Any:
@@ -86,14 +115,71 @@ def _script(source: str) -> Any:
     return found
 
 
-def record_event(event: dict[str, Any]) -> bool:
-    """Store a newly received event; False when this id was seen before (deduplication)."""
+def record_event(event: dict[str, Any], *, group: str | None = None, ignore: bool = False) -> Recorded:
+    """Store a newly received event, deduplicated on its id, as queued (or as ignored).
+
+    Events of one payment share a ``group``: while one of them (the lead) is in flight, the others
+    are recorded as queued behind it instead of each running the chain at the same time; when the
+    lead finishes they are finished or queued (``release_followers``).
+    """
     at = now()
-    fields: dict[str, Any] = {k: _encode(v) for k, v in event.items() if k != "id"}
-    fields.update(state="received", received_at=at, updated_at=at, deliveries=1)
+    fields: dict[str, Any] = {k: _encode(v) for k, v in event.items() if k != "id" and v is not None}
+    fields.update(state="ignored" if ignore else "received", received_at=at, updated_at=at, deliveries=1)
+    if ignore:
+        fields.update(reason="no flow for this event type", finished_at=at)
+    if group:
+        fields["group"] = group
     pairs = [item for field, value in fields.items() for item in (field, value)]
-    created = _script(_RECORD_EVENT)(keys=[key("event", event["id"]), INFLIGHT_KEY], args=[event["id"], at, *pairs])
-    return bool(created)
+    keys = [key("event", event["id"]), INFLIGHT_KEY] + ([key("lead", group)] if group and not ignore else [])
+    outcome, detail = _script(_RECORD_EVENT)(
+        keys=keys, args=[event["id"], at, "ignore" if ignore else "queue", LEAD_TTL, PREFIX + ":", *pairs])
+    if outcome == 0:
+        return Recorded(new=False, queued_at=detail)
+    return Recorded(new=True, waiting_for=detail if outcome == 2 else "")
+
+
+def mark_unqueued(event_id: str) -> None:
+    """Undo the queued mark of an event whose enqueue failed, so its redelivery queues it again."""
+    client().hdel(key("event", event_id), "queued_at")
+
+
+# KEYS: the group's lead key, the lead's followers set. ARGV: the lead's id.
+_RELEASE_FOLLOWERS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local followers = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return followers
+"""
+
+
+def release_followers(group: str, lead_id: str) -> list[str]:
+    """End a lead's turn: its group is free again; returns the events that were waiting for it."""
+    found = _script(_RELEASE_FOLLOWERS)(keys=[key("lead", group), key("followers", lead_id)], args=[lead_id])
+    return sorted(found)
+
+
+# KEYS: the event's hash, the in-flight index, the stage's input (may not exist). ARGV: now, stage,
+# attempt, event id. One round trip at the start of every stage: {} for an event already finished, otherwise
+# {the event's fields as a flat list, the stage's stored input or false}, marking it processing.
+_BEGIN_STAGE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'done' or state == 'ignored' then return {} end
+redis.call('HSET', KEYS[1], 'state', 'processing', 'stage', ARGV[2], 'attempts', ARGV[3], 'updated_at', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
+"""
+
+
+def begin_stage(event_id: str, stage: str, attempt: int) -> tuple[dict[str, Any], Any] | None:
+    """Mark an event processing at ``stage`` and read it with the stage's stored input, in one round
+    trip; None when the event is already done or ignored (a redelivered message)."""
+    found = _script(_BEGIN_STAGE)(keys=[key("event", event_id), INFLIGHT_KEY, key("stage", event_id, stage)],
+                                  args=[now(), stage, attempt, event_id])
+    if not found:
+        return None
+    flat, raw_input = found
+    event = {flat[i]: _decode(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return event, (json.loads(raw_input) if raw_input else None)
 
 
 def get_event(event_id: str) -> dict[str, Any] | None:

@@ -68,6 +68,9 @@ class Flow:
     post: Callable[[Context, dict[str, Any]], dict[str, Any]]
     status_update: Callable[[Context, dict[str, Any]], dict[str, Any]]
     retry: RetryPolicy = RetryPolicy()
+    # For flows whose events of one payment are coalesced (``tasks.followers``): the Epicor keys when
+    # the object an event names belongs to a payment that is completely posted, else None.
+    settled: Callable[[str], dict[str, Any] | None] | None = None
 
     def stage(self, name: str) -> Callable[[Context, dict[str, Any]], dict[str, Any]]:
         return getattr(self, name)

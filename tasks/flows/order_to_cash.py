@@ -56,10 +56,17 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finish_if_posted(object_id: str) -> None:
+    keys = settled(object_id)
+    if keys is not None:
+        raise AlreadyPosted(keys)
+
+
+def settled(object_id: str) -> dict[str, Any] | None:
+    """The Epicor keys of the payment a charge, PaymentIntent or Checkout Session belongs to, once
+    every document of it is posted; None before (or when the journal was lost)."""
     payment_key = store.payment_of(object_id)
     journal = store.journal(payment_key) if payment_key else {}
-    if journal.get("complete"):
-        raise AlreadyPosted(epicor_docs.keys_from(journal))
+    return epicor_docs.keys_from(journal) if journal.get("complete") else None
 
 
 def _id(value: Any) -> str | None:
@@ -162,7 +169,9 @@ def _line_item(ctx: Context, item: dict[str, Any]) -> dict[str, Any]:
 # -- transform -----------------------------------------------------------------------------------
 def transform(ctx: Context, payment: dict[str, Any]) -> dict[str, Any]:
     documents = build_order_to_cash(payment, ctx.mappings)
-    return {"documents": documents, "writeback": _writeback_targets(payment)}
+    session_id = (payment.get("checkout_session") or {}).get("id")
+    return {"documents": documents, "writeback": _writeback_targets(payment),
+            "object_ids": [documents["payment_key"], documents["charge_id"], *([session_id] if session_id else [])]}
 
 
 def _writeback_targets(payment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -205,7 +214,8 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     documents = stage_input["documents"]
     with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
         keys = epicor_docs.post_payment(ctx, documents)
-    store.remember_payment(documents["payment_key"], documents["payment_key"], documents["charge_id"])
+    object_ids = stage_input.get("object_ids") or [documents["payment_key"], documents["charge_id"]]
+    store.remember_payment(documents["payment_key"], *object_ids)
     ctx_event_id = ctx.event.get("id")
     if ctx_event_id:
         store.update_event(ctx_event_id, epicor_keys=keys)
@@ -237,5 +247,6 @@ def _writeback_key(object_id: str, metadata: dict[str, str]) -> str:
 
 
 FLOW = Flow(name="order_to_cash", fetch=fetch, transform=transform, validate=validate, post=post,
-            status_update=status_update, retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))
+            status_update=status_update, retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240),
+            settled=settled)
 

@@ -5,7 +5,8 @@ invoice lines → cash group → cash receipt (``PayInv``) → receipt line appl
 A child is created only after its parent is confirmed, so:
 
 - a document is looked up by its external reference (contract §4) unless the payment's journal
-  already records it, or its parent was created in this same run (then it cannot exist yet);
+  already records it with its lines, or its parent was created in this same run (then it cannot
+  exist yet); the journal is written once per document, after its lines;
 - lines of a parent found by look-up are listed and only the missing ones created (a crash between a
   header and its lines is repaired on the next attempt);
 - a 409 on create means the row exists (our own earlier create that timed out): look it up.
@@ -115,7 +116,6 @@ def post_payment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
     if journal.get("complete"):
         return keys_from(journal)
     cust_num = int(journal.get("CustNum") or resolve_customer(ctx, documents["customer"]))
-    store.journal_set(journal_key, CustNum=cust_num)
     order_num, fresh = _ensure_order(ctx, documents, journal, cust_num)
     invoice_num, fresh = _ensure_invoice(ctx, documents, journal, cust_num, order_num, parent_fresh=fresh)
     group_id, head_num = ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num, parent_fresh=fresh)
@@ -138,10 +138,9 @@ def _ensure_order(ctx: Context, documents: dict[str, Any], journal: dict[str, st
     header = to_wire("order_header", {**order["header"], "CustNum": cust_num})
     row, fresh = ctx.epicor.ensure(*ORDERS, {"IntExternalKey": order["header"]["IntExternalKey"]}, header)
     order_num = int(row["OrderNum"])
-    store.journal_set(documents["payment_key"], OrderNum=order_num)
     lines = [to_wire("order_line", {**line, "OrderNum": order_num}) for line in order["lines"]]
     ensure_lines(ctx, ORDER_LINES, "OrderLine", {"OrderNum": order_num}, lines, parent_fresh=fresh)
-    store.journal_set(documents["payment_key"], order_lines=1)
+    store.journal_set(documents["payment_key"], CustNum=cust_num, OrderNum=order_num, order_lines=1)
     return order_num, fresh
 
 
@@ -156,11 +155,10 @@ def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, 
     row, fresh = ctx.epicor.ensure(*INVOICES, {"ExternalID": invoice["header"]["ExternalID"]}, header,
                                    known_absent=parent_fresh)
     invoice_num = int(row["InvoiceNum"])
-    store.journal_set(documents["payment_key"], InvoiceNum=invoice_num)
     lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num, "OrderNum": order_num})
              for line in invoice["lines"]]
     ensure_lines(ctx, INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines, parent_fresh=fresh)
-    store.journal_set(documents["payment_key"], invoice_lines=1)
+    store.journal_set(documents["payment_key"], InvoiceNum=invoice_num, invoice_lines=1)
     return invoice_num, fresh
 
 

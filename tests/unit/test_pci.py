@@ -131,5 +131,6 @@ def test_the_receiver_keeps_ids_only_of_an_event_with_card_details():
              "created": 1772625600, "livemode": False, "data": {"object": CHARGE}}
     summary = stripe_event_summary(json.dumps(event).encode())
     assert set(summary) == {"id", "source", "type", "object_id", "object_type", "api_version", "created",
-                            "livemode", "account"}
+                            "livemode", "account", "payment"}
+    assert summary["payment"] == (CHARGE.get("payment_intent") or CHARGE["id"])
     assert card_numbers(json.dumps(summary)) == [] and "Jenny" not in json.dumps(summary)
