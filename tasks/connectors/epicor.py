@@ -14,7 +14,8 @@ look-up-then-create step is what gets retried.
 Load policy: at most ``EPICOR_MAX_CONCURRENCY`` calls are in flight per worker process, whatever the
 worker's thread count, so a burst of Stripe events keeps Epicor busy without overrunning its app
 server or its integration licences; a call that cannot get a slot within the timeout is retryable.
-Each worker thread keeps one ``requests.Session``, so connections (and TLS sessions) are reused.
+Each worker thread keeps one ``requests.Session``, so connections (and TLS sessions) are reused; it
+reads the environment's proxy and CA bundle settings for the Epicor host once (``connectors.http``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from tasks.connectors.http import PinnedSession, tls_verification
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
 
@@ -37,6 +40,7 @@ T = TypeVar("T")
 
 PAGE_SIZE = 100
 LICENCE_RETRY_AFTER = 30.0
+_JSON_BODY = {"Content-Type": "application/json"}
 
 
 class EpicorError(PermanentError):
@@ -148,8 +152,8 @@ class EpicorClient:
         self.version = settings.epicor_api_version
         self.timeout = settings.epicor_timeout
         self.base_url = settings.epicor_base_url
-        self.session = session or requests.Session()
-        self.session.verify = settings.epicor_verify_tls
+        self.session = session if session is not None else PinnedSession(self.base_url)
+        self.session.verify = tls_verification(settings.epicor_verify_tls)
         self.session.headers.update(self._auth_headers(settings))
         self.slots = call_slots(settings.epicor_max_concurrency)
         self.calls = 0
@@ -174,8 +178,15 @@ class EpicorClient:
         return f"{entity_set}({','.join(parts)})"
 
     # -- transport --------------------------------------------------------------------------
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, *, query: dict[str, str] | None = None,
+              body: dict[str, Any] | None = None) -> requests.Response:
+        """One call: ``query`` goes in the URL, ``body`` as compact JSON."""
         self.calls += 1
+        kwargs: dict[str, Any] = {}
+        if query:
+            kwargs["params"] = urlencode(query)  # as requests encodes a dict, minus its per-call type checks
+        if body is not None:
+            kwargs.update(data=_dumps(body), headers=_JSON_BODY)
         if not self.slots.acquire(timeout=self.timeout):
             raise EpicorUnavailable("Every Epicor call slot stayed busy; EPICOR_MAX_CONCURRENCY bounds them",
                                     reason="epicor.busy")
@@ -203,7 +214,7 @@ class EpicorClient:
             params = {"$filter": filter, "$top": str(page), "$skip": str(len(rows))}
             if select:
                 params["$select"] = select
-            batch = self._send("GET", self.url(service, entity_set), params=params).json().get("value", [])
+            batch = self._send("GET", self.url(service, entity_set), query=params).json().get("value", [])
             rows.extend(batch)
             if top is not None or len(batch) < page:
                 return rows
@@ -222,14 +233,11 @@ class EpicorClient:
     # -- writes -----------------------------------------------------------------------------
     def create(self, service: str, entity_set: str, row: dict[str, Any]) -> dict[str, Any]:
         """POST one row; not retried here (see module docstring)."""
-        response = self._send("POST", self.url(service, entity_set), data=_dumps(row),
-                              headers={"Content-Type": "application/json"})
-        return response.json()
+        return self._send("POST", self.url(service, entity_set), body=row).json()
 
     @_blip_retry
     def update(self, service: str, entity_set: str, keys: Iterable[str | int], changes: dict[str, Any]) -> None:
-        self._send("PATCH", self.url(service, self.key_segment(entity_set, keys)), data=_dumps(changes),
-                   headers={"Content-Type": "application/json"})
+        self._send("PATCH", self.url(service, self.key_segment(entity_set, keys)), body=changes)
 
     def ensure(self, service: str, entity_set: str, lookup: dict[str, str | int], row: dict[str, Any],
                *, known_absent: bool = False) -> tuple[dict[str, Any], bool]:

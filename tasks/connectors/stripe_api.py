@@ -6,25 +6,67 @@ as plain dicts so nothing downstream depends on SDK types. Errors are mapped onc
 pipeline's taxonomy: connection errors, timeouts, 409, 5xx and 429 are retryable (429 honours
 ``Retry-After``, which the SDK ignores); authentication, permission and invalid requests are
 permanent. Unknown means permanent.
+
+CPU (every payment makes several of these calls): reads and metadata writes go through
+``StripeClient.raw_request``, the SDK's own requestor (API version, retries, idempotency keys, the
+same parameter encoding, the same ``StripeError`` subclasses), without building StripeObjects only to
+turn them back into dicts; the HTTP session reads the environment once (``connectors.http``); and
+the SDK's per-call log lines are formatted only when its logger (or ``STRIPE_LOG``) would show them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+from urllib.parse import quote_plus
 
 import stripe
+from stripe import _api_requestor as sdk_requestor
+from stripe import _util as sdk_util
 
+from tasks.connectors.http import PinnedSession
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
 
-if TYPE_CHECKING:
-    from stripe.params.checkout import SessionLineItemListParams, SessionListParams
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Where metadata is written back, by id prefix (the same endpoints as the typed services' `update`).
+_METADATA_PATHS = {"in_": "/v1/invoices/", "ch_": "/v1/charges/", "py_": "/v1/charges/",
+                   "pi_": "/v1/payment_intents/", "cus_": "/v1/customers/", "re_": "/v1/refunds/",
+                   "pyr_": "/v1/refunds/", "dp_": "/v1/disputes/", "du_": "/v1/disputes/"}
+
+
+def _heard_only(sdk_log: Callable[..., None], level: int) -> Callable[..., None]:
+    """``sdk_log`` (stripe's ``log_info``/``log_debug``), skipped when nobody would see the line.
+
+    stripe-python formats every line, the whole response body included, before its logger decides to
+    drop it; this asks first, with the SDK's own rules: its ``stripe`` logger, or ``stripe.log`` /
+    ``STRIPE_LOG`` printing to stderr.
+    """
+    def log_when_heard(message: str, **params: Any) -> None:
+        console = sdk_util._console_log_level()
+        if console == "debug" or (console == "info" and level >= logging.INFO) \
+                or sdk_util.logger.isEnabledFor(level):
+            sdk_log(message, **params)
+
+    log_when_heard.__wrapped__ = sdk_log  # type: ignore[attr-defined]
+    return log_when_heard
+
+
+def quiet_sdk_logging() -> None:
+    """Install ``_heard_only`` around the requestor's per-call log lines (once; skipped if the SDK changed)."""
+    if not all(hasattr(module, name) for module, name in (
+            (sdk_requestor, "log_info"), (sdk_requestor, "log_debug"), (sdk_util, "_console_log_level"))):
+        return
+    if not hasattr(sdk_requestor.log_info, "__wrapped__"):
+        sdk_requestor.log_info = _heard_only(sdk_requestor.log_info, logging.INFO)
+        sdk_requestor.log_debug = _heard_only(sdk_requestor.log_debug, logging.DEBUG)
+
+
+quiet_sdk_logging()
 
 
 class StripeUnavailable(RetryableError):
@@ -75,11 +117,14 @@ class StripeConnector:
     def __init__(self, settings: Settings, http_client: stripe.HTTPClient | None = None):
         settings.require_stripe()
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        if http_client is None:
+            session = PinnedSession(settings.stripe_api_base or stripe.DEFAULT_API_BASE)
+            http_client = stripe.RequestsClient(session=session, timeout=settings.stripe_timeout)
         self.client = stripe.StripeClient(
             settings.stripe_api_key,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=settings.stripe_max_network_retries,
-            http_client=http_client or stripe.RequestsClient(timeout=settings.stripe_timeout),
+            http_client=http_client,
         )
         self.calls = 0
 
@@ -90,64 +135,75 @@ class StripeConnector:
         except stripe.StripeError as exc:
             raise classify_stripe_error(exc) from None
 
+    def _raw(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        """One call through the SDK's requestor; the answer as plain JSON dicts.
+
+        ``params`` are encoded exactly as the typed services encode them (``expand[0]=…``,
+        ``metadata[key]=…``); option names (``idempotency_key``, ``max_network_retries``, …) are
+        taken out as request options. ``.data`` is built of OrderedDicts: the body is parsed again,
+        which is cheaper than converting them.
+        """
+        return json.loads(self._call(lambda: self.client.raw_request(method, path, **params)).body)
+
     def charge(self, charge_id: str, *, expand: tuple[str, ...] = ()) -> dict[str, Any]:
-        return self._retrieve(self.client.v1.charges, charge_id, expand)
+        return self._retrieve("/v1/charges/", charge_id, expand)
 
     def payment_intent(self, intent_id: str, *, expand: tuple[str, ...] = ()) -> dict[str, Any]:
-        return self._retrieve(self.client.v1.payment_intents, intent_id, expand)
+        return self._retrieve("/v1/payment_intents/", intent_id, expand)
 
-    def _retrieve(self, service: Any, object_id: str, expand: tuple[str, ...]) -> dict[str, Any]:
+    def _retrieve(self, collection: str, object_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
         """One object, with related objects expanded in the same round trip when Stripe allows it.
 
         A refused expansion (an old API version, a restricted key) falls back to the bare object;
         callers fetch what is still an id.
         """
+        path = collection + quote_plus(object_id)  # as the SDK's sanitize_id
         if expand:
             try:
-                return plain(self._call(lambda: service.retrieve(object_id, params={"expand": list(expand)})))
+                return self._raw("get", path, expand=list(expand))
             except StripeNotFound:
                 raise
             except StripeRejected:
                 log.info("expansion refused; retrieving the object alone")
-        return plain(self._call(lambda: service.retrieve(object_id)))
+        return self._raw("get", path)
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        found = plain(self._call(lambda: self.client.v1.customers.retrieve(customer_id)))
+        found = self._retrieve("/v1/customers/", customer_id)
         return None if found.get("deleted") else found
 
     def checkout_session_for(self, intent_id: str) -> dict[str, Any] | None:
         """The Checkout Session that created a payment, if any (lists are exact, never search)."""
-        params: SessionListParams = {"payment_intent": intent_id, "limit": 1}
         try:
-            page = self._call(lambda: self.client.v1.checkout.sessions.list(params=params))
+            page = self._raw("get", "/v1/checkout/sessions", payment_intent=intent_id, limit=1)
         except StripeRejected:
             log.info("checkout session lookup not available; using payment metadata")
             return None
-        sessions = plain(page).get("data") or []
+        sessions = page.get("data") or []
         return sessions[0] if sessions else None
 
     def checkout_session(self, session_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.checkout.sessions.retrieve(session_id)))
+        return self._retrieve("/v1/checkout/sessions/", session_id)
 
     def line_items(self, session_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        params: SessionLineItemListParams = {"limit": 100}
+        path = f"/v1/checkout/sessions/{quote_plus(session_id)}/line_items"
+        params: dict[str, Any] = {"limit": 100}
         while True:
-            page = plain(self._call(
-                partial(self.client.v1.checkout.sessions.line_items.list, session_id, params=params)))
+            page = self._raw("get", path, **params)
             items.extend(page.get("data") or [])
             if not page.get("has_more") or not items:
                 return items
             params = {"limit": 100, "starting_after": items[-1]["id"]}
 
     def product(self, product_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.products.retrieve(product_id)))
+        return self._retrieve("/v1/products/", product_id)
 
     def update_metadata(self, object_id: str, metadata: dict[str, str], *, idempotency_key: str) -> None:
         """Write Epicor numbers back onto a charge, payment intent, customer, invoice, refund or dispute."""
-        service = self._service_for(object_id)
-        options = {"idempotency_key": idempotency_key}
-        self._call(lambda: service.update(object_id, params={"metadata": metadata}, options=options))
+        collection = next((path for prefix, path in _METADATA_PATHS.items() if object_id.startswith(prefix)), None)
+        if collection is None:
+            raise StripeRejected(f"Cannot write metadata onto {object_id!r}")
+        self._raw("post", collection + quote_plus(object_id), metadata=metadata, idempotency_key=idempotency_key)
 
     # -- writes for customers and orders that start in Epicor (each with an idempotency key) ------
     def create_customer(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
@@ -177,7 +233,7 @@ class StripeConnector:
         return plain(self._call(lambda: self.client.v1.invoices.send_invoice(invoice_id, options=options)))  # type: ignore[arg-type]
 
     def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.invoices.retrieve(invoice_id)))
+        return self._retrieve("/v1/invoices/", invoice_id)
 
     def invoices_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
         """Every invoice of a customer, newest first (a list, never search: lists are consistent)."""
@@ -215,8 +271,7 @@ class StripeConnector:
         payment = {"type": "payment_intent", "payment_intent": payment_intent} if payment_intent \
             else {"type": "charge", "charge": charge}
         try:
-            page = plain(self._call(lambda: self.client.v1.invoice_payments.list(
-                params={"payment": payment, "limit": 1})))  # type: ignore[arg-type]
+            page = self._raw("get", "/v1/invoice_payments", payment=payment, limit=1)
         except StripeRejected:
             log.info("invoice payments lookup not available; relying on the payment's invoice field")
             return None
@@ -226,27 +281,27 @@ class StripeConnector:
 
     # -- reads for refunds and disputes -----------------------------------------------------------
     def refund(self, refund_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.refunds.retrieve(refund_id)))
+        return self._retrieve("/v1/refunds/", refund_id)
 
     def refunds_of_charge(self, charge_id: str) -> list[dict[str, Any]]:
         """Every refund of a charge (all versions; `charge.refunds` is gone since 2022-11-15)."""
         return self._all_pages(self.client.v1.refunds, {"charge": charge_id})
 
     def dispute(self, dispute_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+        return self._retrieve("/v1/disputes/", dispute_id)
 
     def price(self, price_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.prices.retrieve(price_id)))
+        return self._retrieve("/v1/prices/", price_id)
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.subscriptions.retrieve(subscription_id)))
+        return self._retrieve("/v1/subscriptions/", subscription_id)
 
     def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
         """Every subscription of a customer, cancelled ones included."""
         return self._all_pages(self.client.v1.subscriptions, {"customer": customer_id, "status": "all"})
 
     def payout(self, payout_id: str) -> dict[str, Any]:
-        return plain(self._call(lambda: self.client.v1.payouts.retrieve(payout_id)))
+        return self._retrieve("/v1/payouts/", payout_id)
 
     def payout_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out by an automatic payout, sources expanded, all pages."""
@@ -257,13 +312,3 @@ class StripeConnector:
     def events_page(self, params: dict[str, Any]) -> dict[str, Any]:
         """One page of `GET /v1/events` (the catch-up walks the pages itself to checkpoint)."""
         return plain(self._call(lambda: self.client.v1.events.list(params=params)))  # type: ignore[arg-type]
-
-    def _service_for(self, object_id: str) -> Any:
-        prefixes = {"in_": self.client.v1.invoices, "ch_": self.client.v1.charges, "py_": self.client.v1.charges,
-                    "pi_": self.client.v1.payment_intents, "cus_": self.client.v1.customers,
-                    "re_": self.client.v1.refunds, "pyr_": self.client.v1.refunds, "dp_": self.client.v1.disputes,
-                    "du_": self.client.v1.disputes}
-        for prefix, service in prefixes.items():
-            if object_id.startswith(prefix):
-                return service
-        raise StripeRejected(f"Cannot write metadata onto {object_id!r}")

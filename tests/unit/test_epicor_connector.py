@@ -153,3 +153,79 @@ def test_plain_http_is_refused_unless_allowed(settings):
 
     with pytest.raises(ConfigError):
         EpicorClient(replace(settings, epicor_base_url="http://erp.local/Live"))
+
+
+# -- the session: environment read once for the Epicor host, TLS on by default ----------------------
+PROXY = "http://proxy.corp:3128"
+
+
+@pytest.fixture()
+def environment(monkeypatch):
+    """No proxy or CA bundle variables but those a test sets."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def sent_with(settings) -> dict:
+    """The transport settings of one GET made by a client built from ``settings``."""
+    client = EpicorClient(settings)
+    responses.get(f"{V2}/Erp.BO.PartSvc/Parts('EPIC06','X')", json={"PartNum": "X"})
+    client.get("Erp.BO.PartSvc", "Parts", "X")
+    return responses.calls[-1].request.req_kwargs
+
+
+@responses.activate
+def test_the_environment_proxy_is_used_for_epicor_and_read_once(settings, environment):
+    environment.setenv("HTTPS_PROXY", PROXY)
+    environment.setenv("NO_PROXY", "localhost,api.stripe.com")
+    client = EpicorClient(settings)
+    environment.delenv("HTTPS_PROXY")
+    responses.get(f"{V2}/Erp.BO.PartSvc/Parts('EPIC06','X')", json={"PartNum": "X"})
+    client.get("Erp.BO.PartSvc", "Parts", "X")
+    assert client.session.trust_env is False
+    assert responses.calls[0].request.req_kwargs["proxies"]["https"] == PROXY
+
+
+@responses.activate
+def test_no_proxy_naming_the_epicor_host_goes_direct(settings, environment):
+    environment.setenv("HTTPS_PROXY", PROXY)
+    environment.setenv("NO_PROXY", ".example.com")
+    assert "https" not in sent_with(settings)["proxies"]
+
+
+@responses.activate
+def test_tls_is_verified_by_default_with_the_environment_ca_bundle(settings, environment):
+    assert sent_with(settings)["verify"] is True
+    environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
+    assert sent_with(settings)["verify"] == "/etc/ssl/corp.pem"
+
+
+@responses.activate
+def test_verification_switched_off_in_settings_stays_off_whatever_the_environment(settings, environment):
+    environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
+    assert sent_with(replace(settings, epicor_verify_tls=False))["verify"] is False
+
+
+def test_plain_http_is_accepted_when_allowed(settings):
+    client = EpicorClient(replace(settings, epicor_base_url="http://127.0.0.1:8100/KineticSandbox",
+                                  epicor_allow_http=True))
+    assert client.url("Erp.BO.PartSvc", "Parts").startswith("http://127.0.0.1:8100/KineticSandbox/api/v2/")
+
+
+@responses.activate
+def test_writes_send_compact_json_and_reads_send_no_content_type(settings):
+    url = f"{V2}/Erp.BO.CustomerSvc/Customers"
+    responses.post(url, json={"CustNum": 201})
+    responses.patch(f"{url}('EPIC06',201)", status=204)
+    responses.get(f"{url}('EPIC06',201)", json={"CustNum": 201})
+    client = EpicorClient(settings)
+    client.create("Erp.BO.CustomerSvc", "Customers", {"Name": "Zoé", "CreditLimit": 12.5})
+    client.update("Erp.BO.CustomerSvc", "Customers", [201], {"Name": "Zoe"})
+    client.get("Erp.BO.CustomerSvc", "Customers", 201)
+    create, update, read = (call.request for call in responses.calls)
+    assert create.body in ('{"Name":"Zo\\u00e9","CreditLimit":12.5}', b'{"Name":"Zo\\u00e9","CreditLimit":12.5}')
+    assert create.headers["Content-Type"] == update.headers["Content-Type"] == "application/json"
+    assert update.method == "PATCH" and "Content-Type" not in read.headers
+    assert read.headers["x-api-key"] == create.headers["x-api-key"] == "key-123"

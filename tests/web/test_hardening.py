@@ -157,7 +157,11 @@ def test_plain_http_to_epicor_is_refused_unless_allowed(epicor_env):
 
 
 def test_turning_epicor_tls_verification_off_takes_an_explicit_setting(epicor_env):
+    epicor_env.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    epicor_env.delenv("CURL_CA_BUNDLE", raising=False)
     assert EpicorClient(load_settings()).session.verify is True
+    epicor_env.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")  # a company CA: still verified, against it
+    assert EpicorClient(load_settings()).session.verify == "/etc/company-ca.pem"
     epicor_env.setenv("EPICOR_VERIFY_TLS", "false")
     assert EpicorClient(load_settings()).session.verify is False
 
