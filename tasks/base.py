@@ -122,8 +122,9 @@ class PipelineTask(Task):
 
     def _advance(self, stage: str, event: dict[str, Any], output: dict[str, Any]) -> None:
         following = next_stage(stage)
-        if following:
-            store.put_stage_input(event["id"], following, output)
+        if following:  # Epicor keys are on the event's record as soon as they exist
+            store.put_stage_input(event["id"], following, output,
+                                  **({"epicor_keys": output["keys"]} if "keys" in output else {}))
             return
         store.update_event(event["id"], state="done", stage=stage, epicor_keys=output.get("keys", {}),
                            last_error=None, finished_at=store.now())

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load
@@ -326,6 +327,13 @@ DOCUMENTS: dict[str, tuple[type[EpicorDocument], str, str | None]] = {
 }
 
 
+@lru_cache(maxsize=512)
+def _schema(kind: str, currency: str) -> EpicorDocument:
+    """One schema instance per document kind and currency: loading keeps no state on the instance."""
+    schema_class, _, _ = _definition(kind)
+    return schema_class(currency=currency, places=_places(currency))
+
+
 def _definition(kind: str) -> tuple[type[EpicorDocument], str, str | None]:
     if kind not in DOCUMENTS:
         raise ValueError(f"unknown Epicor document kind {kind!r}; known: {', '.join(DOCUMENTS)}")
@@ -357,10 +365,8 @@ def _places(currency: str) -> int:
 
 def validate_document(kind: str, document: dict, currency: str) -> dict:
     """The document loaded and checked (decimals as currency-exact text), or ``ValidationFailed``."""
-    schema_class, _, _ = _definition(kind)
-    schema = schema_class(currency=currency, places=_places(currency))
     try:
-        return schema.load(document)
+        return _schema(kind, currency).load(document)
     except ValidationError as exc:
         message = f"{document_label(kind, document)}: " + "; ".join(_problems(exc.messages))
         raise ValidationFailed(message, reason=f"validation.{kind}") from None

@@ -222,8 +222,13 @@ def _decode(value: str) -> Any:
 
 
 # -- stage inputs --------------------------------------------------------------------------------
-def put_stage_input(event_id: str, stage: str, payload: Any) -> None:
-    client().set(key("stage", event_id, stage), json.dumps(payload), ex=STAGE_TTL)
+def put_stage_input(event_id: str, stage: str, payload: Any, **event_fields: Any) -> None:
+    """Store the input of ``stage``, and any fields of the event's record, in one round trip."""
+    pipe = client().pipeline(transaction=False)
+    pipe.set(key("stage", event_id, stage), json.dumps(payload), ex=STAGE_TTL)
+    if event_fields:
+        pipe.hset(key("event", event_id), mapping={k: _encode(v) for k, v in event_fields.items()})
+    pipe.execute()
 
 
 def get_stage_input(event_id: str, stage: str) -> Any:

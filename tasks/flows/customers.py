@@ -64,8 +64,6 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
             ctx.epicor.update(*epicor_docs.CUSTOMERS, [cust_num], to_wire("customer_contact", changes))
         sync_marks.remember_epicor_customer(ctx.epicor.company, {**row, **changes}, customer["id"])
         sync_marks.remember_stripe_customer(customer, cust_num)
-    if ctx.event.get("id"):
-        store.update_event(ctx.event["id"], epicor_keys={"CustNum": cust_num})
     return {"keys": {"CustNum": cust_num, "updated": sorted(changes)}, "stripe_customer": customer}
 
 

@@ -86,8 +86,6 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
         order = _update_order(ctx, charge["payment_key"], dispute["order"])
     keys = {"CustNum": int(sale["CustNum"]), "InvoiceRef": int(sale["InvoiceNum"]), "DisputeStatus": dispute["status"],
             "Chargeback": chargeback, "Reversal": reversal, **order}
-    if ctx.event.get("id"):
-        store.update_event(ctx.event["id"], epicor_keys=keys)
     return {"keys": keys, "dispute_id": dispute["dispute_id"], "writeback": stage_input["writeback"]}
 
 

@@ -216,9 +216,6 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
         keys = epicor_docs.post_payment(ctx, documents)
     object_ids = stage_input.get("object_ids") or [documents["payment_key"], documents["charge_id"]]
     store.remember_payment(documents["payment_key"], *object_ids)
-    ctx_event_id = ctx.event.get("id")
-    if ctx_event_id:
-        store.update_event(ctx_event_id, epicor_keys=keys)
     return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": documents["payment_key"]}
 
 

@@ -98,8 +98,6 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
                         for documents in stage_input["refunds"]]
     sale = stage_input["sale"]
     keys = {"CustNum": int(sale["CustNum"]), "InvoiceRef": int(sale["InvoiceNum"]), "CreditMemos": credit_memos}
-    if ctx.event.get("id"):
-        store.update_event(ctx.event["id"], epicor_keys=keys)
     return {"keys": keys, "writeback": stage_input["writeback"]}
 
 

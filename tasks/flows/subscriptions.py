@@ -178,8 +178,6 @@ def post_invoice(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
         keys = _post_invoice_documents(ctx, documents)
         if documents.get("standing"):
             _apply_standing(ctx, keys["CustNum"], documents["standing"], documents["fetched_at"])
-    if ctx.event.get("id"):
-        store.update_event(ctx.event["id"], epicor_keys=keys)
     return {"keys": keys, "writeback": stage_input["writeback"]}
 
 
