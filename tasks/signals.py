@@ -8,6 +8,7 @@ loudly, naming the setting to change.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, cast
 
 from celery.signals import after_setup_logger, worker_ready
@@ -44,3 +45,12 @@ def add_context_filter(logger: logging.Logger, **_: Any) -> None:
 
     for handler in logger.handlers:
         handler.addFilter(ContextFilter())
+
+
+@after_setup_logger.connect
+def quiet_stripe_sdk(**_: Any) -> None:
+    """stripe-python logs two INFO lines per API call; the worker logs its own outcome per event
+    instead. ``STRIPE_LOG=info`` (the SDK's own switch) brings them back."""
+    if not os.environ.get("STRIPE_LOG"):
+        logging.getLogger("stripe").setLevel(logging.WARNING)
+

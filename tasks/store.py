@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import redis
@@ -38,23 +39,29 @@ FINISHED = ("done", "dead", "ignored")
 INFLIGHT_KEY = "sec:inflight"
 
 _local = threading.local()
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
 
 
 def client() -> redis.Redis:
-    """One connection pool per process; commands fail fast instead of hanging when Redis is down.
+    """This thread's Redis client; commands fail fast instead of hanging when Redis is down.
+
+    Each thread has its own client and so its own connection: with one pool shared by 64 worker
+    threads, its lock was where the threads queued (a thread holding it loses the GIL, every other
+    thread needing a connection waits). Redis serves thousands of connections; a worker process
+    holds one per thread that talks to it.
 
     Replies are decoded (``decode_responses=True``), so they are ``str`` where redis-py's annotations
     say ``bytes | str``; readers here ``cast`` them to what they are.
     """
     url = get_settings().redis_url
-    with _clients_lock:
-        if url not in _clients:
-            _clients[url] = redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
-                health_check_interval=10, retry_on_timeout=True)
-        return _clients[url]
+    clients: dict[str, redis.Redis] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    found = clients.get(url)
+    if found is None:
+        found = clients[url] = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+            health_check_interval=10, retry_on_timeout=True)
+    return found
 
 
 def key(*parts: str) -> str:
@@ -95,7 +102,7 @@ end
 redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
 return {1, ''}
 """
-_scripts: dict[tuple[int, str], Any] = {}
+_scripts: dict[str, Any] = {}
 LEAD_TTL = 60 * 60 * 24
 
 
@@ -107,12 +114,17 @@ class Recorded:
 
 
 def _script(source: str) -> Any:
-    """A Lua script registered on the current client (EVALSHA, loaded again after a Redis restart)."""
+    """A Lua script bound to this thread's client (EVALSHA; loaded again after a Redis restart)."""
     redis_client = client()
-    found = _scripts.get((id(redis_client), source))
+    found = _scripts.get(source)
     if found is None:
-        found = _scripts[(id(redis_client), source)] = redis_client.register_script(source)
-    return found
+        found = _scripts[source] = redis_client.register_script(source)
+    return partial(found, client=redis_client)
+
+
+def forget_clients() -> None:
+    """Drop this thread's clients (the next command connects again, to the current ``REDIS_URL``)."""
+    _local.__dict__.pop("clients", None)
 
 
 def record_event(event: dict[str, Any], *, group: str | None = None, ignore: bool = False) -> Recorded:

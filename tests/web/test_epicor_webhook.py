@@ -192,7 +192,7 @@ def test_queue_down_gives_503(monkeypatch, redis_db):
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     get_settings.cache_clear()
-    store._clients.clear()
+    store.forget_clients()
     try:
         from app import create_app
 
@@ -202,4 +202,4 @@ def test_queue_down_gives_503(monkeypatch, redis_db):
     finally:
         monkeypatch.setenv("REDIS_URL", os.environ["TEST_REDIS_URL"])
         get_settings.cache_clear()
-        store._clients.clear()
+        store.forget_clients()

@@ -170,7 +170,7 @@ def test_redis_down_gives_503_and_no_ack(signed, monkeypatch, redis_db):
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     get_settings.cache_clear()
-    store._clients.clear()
+    store.forget_clients()
     try:
         from app import create_app
 
@@ -182,4 +182,4 @@ def test_redis_down_gives_503_and_no_ack(signed, monkeypatch, redis_db):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
-        store._clients.clear()
+        store.forget_clients()
