@@ -22,9 +22,7 @@ import json
 import logging
 import os
 import secrets as _random
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -157,33 +155,19 @@ def _add_faults(commands: Any) -> None:
 # serve ---------------------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the sandbox app with a threaded server until SIGTERM or SIGINT."""
-    from werkzeug.serving import make_server
-
+    """Serve the sandbox app (gunicorn, one worker process, many threads) until SIGTERM or SIGINT."""
+    from sandbox.http_server import bind, serve
     from sandbox.server import create_sandbox_app
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.quiet:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(args.host, args.port, create_sandbox_app(args.data_dir), threaded=True)
-    print(f"sandbox on http://{args.host}:{server.port} (Stripe /v1, Epicor /KineticSandbox/api), "
-          f"data in {Path(args.data_dir).resolve()}", flush=True)
-    _serve_until_signalled(server)
-    print("sandbox stopped", flush=True)
-    return 0
-
-
-def _serve_until_signalled(server: Any) -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    worker = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
-    worker.start()
-    while not stop.wait(0.5):
-        pass
-    server.shutdown()
-    worker.join(timeout=10)
-    server.server_close()
+    data_dir = args.data_dir
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    listener = bind(args.host, args.port)
+    port = listener.getsockname()[1]
+    print(f"sandbox on http://{args.host}:{port} (Stripe /v1, Epicor /KineticSandbox/api), "
+          f"data in {Path(data_dir).resolve()}", flush=True)
+    return serve(listener, lambda: create_sandbox_app(data_dir), quiet=args.quiet,
+                 on_stop=lambda: print("sandbox stopped", flush=True))
 
 
 # trigger -------------------------------------------------------------------------------------------

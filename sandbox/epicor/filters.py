@@ -34,11 +34,31 @@ _EDM = {"str": "Edm.String", "int": "Edm.Int32", "dec": "Edm.Decimal", "bool": "
 
 
 def compile_filter(text: str, columns: dict[str, str], row_type: str) -> Predicate:
-    """A predicate for ``text`` over rows with ``columns``."""
+    """A predicate for ``text`` over rows with ``columns``.
+
+    The predicate carries ``equalities`` (see ``required_equalities``): the ``column eq literal``
+    terms every matching row must satisfy, which lets the caller fetch candidates by index.
+    """
     parser = _FilterParser(text, columns, row_type)
     predicate = parser.expression()
     if not parser.stream.at_end():
         raise parser.stream.error("Unexpected token")
+    return predicate
+
+
+def required_equalities(predicate: Predicate) -> list[tuple[str, Any]]:
+    """(column, value) pairs a row must equal (``==`` on the stored value) to satisfy ``predicate``.
+
+    They come from ``eq`` comparisons joined by ``and`` at the top level (parentheses included), on
+    columns whose stored values compare as the filter compares them: every kind but ``dec``, whose
+    stored floats are compared as decimals. Empty when the filter has no such term.
+    """
+    return list(getattr(predicate, "equalities", ()))
+
+
+def _requiring(predicate: Predicate, equalities: tuple[tuple[str, Any], ...]) -> Predicate:
+    if equalities:
+        predicate.equalities = equalities  # type: ignore[attr-defined]
     return predicate
 
 
@@ -155,7 +175,10 @@ def _compare(field: str, kind: str, operator: Token, literal: Any) -> Predicate:
         return to_decimal(value) if numeric and value is not None else value
 
     if name == "eq":
-        return lambda row: value_of(row) == literal
+        # Stored int, bool, text and date values equal the literal exactly when their decimal or
+        # raw form does, so the term can be looked up by the literal itself.
+        exact = () if kind == "dec" else ((field, literal),)
+        return _requiring(lambda row: value_of(row) == literal, exact)
     if name == "ne":
         return lambda row: value_of(row) != literal
     if name in _ORDERING:
@@ -170,4 +193,5 @@ def _either(left: Predicate, right: Predicate) -> Predicate:
 
 
 def _both(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) and right(row)
+    equalities = getattr(left, "equalities", ()) + getattr(right, "equalities", ())
+    return _requiring(lambda row: left(row) and right(row), equalities)

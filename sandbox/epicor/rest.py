@@ -22,7 +22,16 @@ from flask import Response, request
 from .body import json_object, parse_body
 from .documents import create_row, update_row
 from .errors import api_error, business_error, license_error, not_found_error, server_error
-from .query import ResourcePath, apply_options, leading_name, parse_options, parse_resource, resolve_key
+from .filters import required_equalities
+from .query import (
+    QueryOptions,
+    ResourcePath,
+    apply_options,
+    leading_name,
+    parse_options,
+    parse_resource,
+    resolve_key,
+)
 from .responses import json_response, no_content
 from .schema import ENTITY_SETS, EntitySet, find_entity_set, is_known_service
 from .state import EpicorState
@@ -128,9 +137,11 @@ class RestApi:
             return self._children(target, entity_set, path)
         if path.has_key:
             return self._single(target, entity_set, path)
+        options = parse_options(request.args.to_dict(), entity_set)
+        equalities = required_equalities(options.predicate) if options.predicate is not None else []
         with self.state.store.transaction() as txn:
-            rows = txn.rows(entity_set.name)
-        return self._list(target, entity_set, rows)
+            rows = txn.matching(entity_set.name, equalities)
+        return self._list(target, entity_set, rows, options)
 
     def _single(self, target: Target, entity_set: EntitySet, path: ResourcePath) -> Response:
         key = resolve_key(entity_set, path)
@@ -147,12 +158,10 @@ class RestApi:
         with self.state.store.transaction() as txn:
             if txn.get(parent_set.name, key) is None:
                 raise not_found_error(parent_set.table)
-            rows = [row for row in txn.rows(child_set.name)
-                    if tuple(row[name] for name in parent_set.keys) == key]
-        return self._list(target, child_set, rows)
+            rows = txn.matching(child_set.name, list(zip(parent_set.keys, key)))
+        return self._list(target, child_set, rows, parse_options(request.args.to_dict(), child_set))
 
-    def _list(self, target: Target, entity_set: EntitySet, rows: list[dict]) -> Response:
-        options = parse_options(request.args.to_dict(), entity_set)
+    def _list(self, target: Target, entity_set: EntitySet, rows: list[dict], options: QueryOptions) -> Response:
         page, total = apply_options(rows, options)
         selected = f"({','.join(options.select)})" if options.select else ""
         body = {target.context_key: f"{target.base}/$metadata#{entity_set.name}{selected}"}

@@ -88,7 +88,7 @@ def _add_item_and_payment_routes(blueprint: Blueprint, state: StripeState, book:
 
 def _simple_list(state: StripeState, object_type: str, filters: tuple[str, ...], params: dict[str, Any],
                  version: str, url: str) -> dict[str, Any]:
-    matching = queries.filter_objects(state.all_of(object_type), params, filters)
+    matching = queries.matching(state, object_type, params, filters)
     return listing_of(queries.page(matching, params, url), state, version)
 
 

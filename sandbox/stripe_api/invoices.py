@@ -85,14 +85,14 @@ class InvoiceBook:
         return shown
 
     def _payments_list(self, invoice_id: str, version: str) -> dict[str, Any]:
-        payments = [render(p, version, self.state.get) for p in self.state.all_of("invoice_payment")
-                    if p["invoice"] == invoice_id]
+        payments = [render(p, version, self.state.get)
+                    for p in self.state.having("invoice_payment", "invoice", invoice_id) if p["invoice"] == invoice_id]
         return {"object": "list", "data": payments, "has_more": False,
                 "url": f"/v1/invoice_payments?invoice={invoice_id}"}
 
     def list_invoices(self, params: dict[str, Any], version: str) -> dict[str, Any]:
         """`GET /v1/invoices`, filtered by customer, status, subscription and created."""
-        matching = queries.filter_objects(self.state.all_of("invoice"), params, ("customer", "status", "created"))
+        matching = queries.matching(self.state, "invoice", params, ("customer", "status", "created"))
         if params.get("subscription"):
             matching = [inv for inv in matching if _subscription_of(inv) == params["subscription"]]
         listing = queries.page(matching, params, "/v1/invoices")
@@ -105,7 +105,7 @@ class InvoiceBook:
 
     def list_payments(self, params: dict[str, Any], version: str) -> dict[str, Any]:
         """`GET /v1/invoice_payments`, filtered by invoice and by `payment[...]`."""
-        matching = queries.filter_objects(self.state.all_of("invoice_payment"), params, ("invoice", "created"))
+        matching = queries.matching(self.state, "invoice_payment", params, ("invoice", "created"))
         wanted = params.get("payment") or {}
         if not isinstance(wanted, dict):
             raise errors.invalid_request("Invalid hash", param="payment")

@@ -114,7 +114,7 @@ def _line_item(account: StripeAccount, line: dict[str, Any], currency: str, now:
 
 def _product(account: StripeAccount, name: str, metadata: dict[str, Any], now: int) -> dict[str, Any]:
     wanted = {key: str(value) for key, value in metadata.items()}
-    for product in account.state.all_of("product"):
+    for product in account.state.having("product", "name", name):
         if product["name"] == name and product["metadata"] == wanted:
             return product
     return account.state.insert(objects.product(name, wanted, now))
@@ -122,7 +122,7 @@ def _product(account: StripeAccount, name: str, metadata: dict[str, Any], now: i
 
 def _price(account: StripeAccount, product: dict[str, Any], unit_amount: int, currency: str,
            now: int) -> dict[str, Any]:
-    for price in account.state.all_of("price"):
+    for price in account.state.having("price", "product", product["id"]):
         if (price["product"], price["unit_amount"], price["currency"]) == (product["id"], unit_amount, currency):
             return price
     price = account.state.insert(objects.price(product["id"], unit_amount, currency, now))

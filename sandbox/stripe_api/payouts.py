@@ -51,6 +51,6 @@ def create_payout(account: StripeAccount, body: dict[str, Any]) -> dict[str, Any
 def _unpaid_transactions(account: StripeAccount, currency: str, sources: Any) -> list[dict[str, Any]]:
     """Balance transactions not paid out yet; only those of `sources` (ch_/re_/dp_ ids) when given."""
     wanted = set(sources) if isinstance(sources, list) else None
-    return [txn for txn in account.state.all_of("balance_transaction")
+    return [txn for txn in account.state.having("balance_transaction", "currency", currency)
             if txn["currency"] == currency and not txn.get("_payout") and txn["type"] != "payout"
             and (wanted is None or txn.get("source") in wanted)]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.stripe_api import errors
+from sandbox.stripe_api.state import StripeState
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -21,6 +22,26 @@ _CREATED_OPS = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": in
 
 Resolve = Callable[[str], "dict[str, Any] | None"]
 LineItems = Callable[[str], "list[dict[str, Any]]"]
+
+
+# Filters that are not a plain comparison of one stored field, and filters kept under another field.
+_NOT_INDEXED = ("created", "types", "delivery_success")
+_STORED_AS = {"payout": "_payout"}
+
+
+def matching(state: StripeState, object_type: str, params: dict[str, Any],
+             allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The objects of a type that match every filter parameter the resource supports, newest first.
+
+    The first filter on one stored field narrows the candidates through the state's index
+    (`StripeState.having`, which compares text case-insensitively, so it keeps every object `_matches`
+    would keep); `filter_objects` then applies every filter as usual.
+    """
+    for name in allowed:
+        if name in params and name not in _NOT_INDEXED and not (name == "status" and params[name] == "all"):
+            candidates = state.having(object_type, _STORED_AS.get(name, name), params[name])
+            return filter_objects(candidates, params, allowed)
+    return filter_objects(state.all_of(object_type), params, allowed)
 
 
 def filter_objects(objects: list[dict[str, Any]], params: dict[str, Any],

@@ -60,7 +60,7 @@ class StripeAccount:
 
     def list(self, resource: Resource, params: dict[str, Any], api_version: str) -> dict[str, Any]:
         """A filtered, paginated list, each object rendered and expanded (`data.` paths)."""
-        matching = queries.filter_objects(self.state.all_of(resource.object_type), params, resource.filters)
+        matching = queries.matching(self.state, resource.object_type, params, resource.filters)
         listing = queries.page(matching, params, f"/v1/{resource.path}")
         listing["data"] = [render(obj, api_version, self.state.get) for obj in listing["data"]]
         return self._expand(listing, queries.expand_paths(params), api_version)

@@ -177,7 +177,7 @@ class SubscriptionDesk:
         Stripe sends a subscription invoice's `invoice.created` once its lines exist; the draft here
         is built line by line, so its event snapshot is taken again before it is paid.
         """
-        event = next(e for e in self.state.all_of("event")
+        event = next(e for e in self.state.having("event", "type", "invoice.created")
                      if e["type"] == "invoice.created" and e["data"]["object"].get("id") == invoice_id)
         event["api_version"] = version
         event["data"]["object"] = render(self.state.get(invoice_id), version, self.state.get)
@@ -216,14 +216,14 @@ class SubscriptionDesk:
     def _price(self, spec: dict[str, Any], currency: str, interval: str, now: int) -> dict[str, Any]:
         metadata = {k: str(v) for k, v in (spec.get("product_metadata") or {}).items()}
         name = spec.get("product_name") or "Sandbox plan"
-        product = next((p for p in self.state.all_of("product")
+        product = next((p for p in self.state.having("product", "name", name)
                         if p["name"] == name and p["metadata"] == metadata), None)
         product = product or self.state.insert(objects.product(name, metadata, now))
         return self._recurring_price(product, spec["unit_amount"], currency, interval, now)
 
     def _recurring_price(self, product: dict[str, Any], unit_amount: int, currency: str, interval: str,
                          now: int) -> dict[str, Any]:
-        for price in self.state.all_of("price"):
+        for price in self.state.having("price", "product", product["id"]):
             if (price["product"], price["unit_amount"], price["currency"], (price.get("recurring") or {})
                     .get("interval")) == (product["id"], unit_amount, currency, interval):
                 return price

@@ -49,7 +49,7 @@ def create_header(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) 
                BankAcctID=text(row, "BankAcctID") or group["BankAcctID"],
                FiscalYear=group["FiscalYear"], FiscalPeriod=group["FiscalPeriod"])
     _validate_header(txn, ctx, row, sent)
-    assign_line(row, "HeadNum", txn.where("CashRecs", Company=ctx.company, GroupID=row["GroupID"]))
+    assign_line(txn, row, "HeadNum", "CashRecs", Company=ctx.company, GroupID=row["GroupID"])
     stored = insert_new(txn, "CashRecs", row)
     recompute_cash_group(txn, ctx.company, row["GroupID"])
     return stored

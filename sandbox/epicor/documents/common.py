@@ -107,10 +107,12 @@ def assign_number(txn: Txn, row: dict, field: str, first: int) -> None:
         txn.note_number(field, row[field])
 
 
-def assign_line(row: dict, field: str, siblings: list[dict]) -> None:
-    """A line number: max of the siblings + 1 when 0, else the caller's."""
+def assign_line(txn: Txn, row: dict, field: str, set_name: str, **parent: Any) -> None:
+    """A line number: max over the siblings (the rows of ``set_name`` equal to ``parent``) + 1 when
+    0, else the caller's."""
     if row[field] == 0:
-        row[field] = max((sibling[field] for sibling in siblings), default=0) + 1
+        largest = txn.largest(set_name, field, **parent)
+        row[field] = (0 if largest is None else largest) + 1
 
 
 def total(rows: list[dict], field: str) -> Decimal:

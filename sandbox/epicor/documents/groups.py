@@ -17,7 +17,7 @@ from typing import Any
 from ..dates import fiscal_fields, today
 from ..errors import business_error
 from ..store import Txn
-from .common import WriteContext, bank_or_fail, group_id_or_fail, insert_new, text, total
+from .common import WriteContext, bank_or_fail, group_id_or_fail, insert_new, text
 
 INVOICE_GROUP, CASH_GROUP = "InvcGrp", "CashGrp"
 
@@ -87,16 +87,15 @@ def open_cash_group(txn: Txn, ctx: WriteContext, group_id: str, table: str) -> d
 def recompute_invoice_group(txn: Txn, company: str, group_id: str) -> None:
     """``TotalInvAmt`` from the group's invoices."""
     group = txn.get("InvcGrps", (company, group_id))
-    invoices = txn.where("ARInvoices", Company=company, GroupID=group_id)
-    group["TotalInvAmt"] = total(invoices, "DocInvoiceAmt")
+    group["TotalInvAmt"] = txn.total("ARInvoices", "DocInvoiceAmt", Company=company, GroupID=group_id)
     txn.update("InvcGrps", group)
 
 
 def recompute_cash_group(txn: Txn, company: str, group_id: str) -> None:
     """Received, applied and unapplied totals from the group's receipts."""
     group = txn.get("CashGrps", (company, group_id))
-    receipts = txn.where("CashRecs", Company=company, GroupID=group_id)
-    received, applied = total(receipts, "DocTranAmt"), total(receipts, "DocAppliedAmt")
+    received = txn.total("CashRecs", "DocTranAmt", Company=company, GroupID=group_id)
+    applied = txn.total("CashRecs", "DocAppliedAmt", Company=company, GroupID=group_id)
     group.update(TotalCashReceived=received, TotalApplied=applied,
                  UnappliedBalance=received - applied)
     txn.update("CashGrps", group)

@@ -154,7 +154,7 @@ def create_line(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) ->
     row["LineType"] = text(row, "LineType") or "PART"
     row["OurShipQty"] = row["OurShipQty"] if "OurShipQty" in sent else row["SellingShipQty"]
     _validate_line(txn, ctx, row, sent, invoice)
-    assign_line(row, "InvoiceLine", _lines_of(txn, invoice))
+    assign_line(txn, row, "InvoiceLine", "InvcDtls", Company=invoice["Company"], InvoiceNum=invoice["InvoiceNum"])
     stored = insert_new(txn, "InvcDtls", row)
     recompute_invoice(txn, invoice)
     return stored

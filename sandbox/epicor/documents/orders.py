@@ -73,7 +73,7 @@ def create_line(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) ->
     row["LineType"] = text(row, "LineType") or "PART"
     row["OrderQty"] = row["OrderQty"] if "OrderQty" in sent else row["SellingQuantity"]
     _validate_line(txn, ctx, row, sent, order)
-    assign_line(row, "OrderLine", _lines_of(txn, order))
+    assign_line(txn, row, "OrderLine", "OrderDtls", Company=order["Company"], OrderNum=order["OrderNum"])
     stored = insert_new(txn, "OrderDtls", row)
     recompute_order(txn, order)
     return stored
