@@ -10,10 +10,10 @@ import logging
 
 from flask import Flask
 
-from tasks.settings import get_settings
-
 
 def create_app() -> Flask:
+    from tasks.settings import get_settings
+
     settings = get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

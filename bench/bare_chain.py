@@ -1,9 +1,10 @@
 """The ceiling the pipeline is measured against: a five-task chain of no-op tasks.
 
 Its own tiny Celery app with the project's ``celeryconfig`` (same broker, pool, concurrency,
-acknowledgement and prefetch settings), on a queue of its own so it can never take the pipeline's
-messages. Each task only hands the envelope on; the last one notes when the chain finished, which is
-the one Redis write a benchmark needs to measure it (the real pipeline writes its own ``finished_at``).
+acknowledgement, prefetch and event settings), on a queue of its own so it can never take the
+pipeline's messages. It runs stock Celery and kombu: it loads none of the product's modules. Each
+task only hands the envelope on; the last one notes when the chain finished, which is the one Redis
+write a benchmark needs to measure it (the real pipeline writes its own ``finished_at``).
 
 Worker: ``celery -A bench.bare_chain worker --pool threads --concurrency N -Q bench-bare``.
 """
@@ -26,6 +27,10 @@ DONE_KEY = "bench:bare:done"
 app = Celery("bench_bare")
 app.config_from_object("celeryconfig")
 app.conf.task_default_queue = QUEUE
+# Stock Celery: none of the product's task modules (celeryconfig's ``imports`` would load them, and
+# with them the product's changes to kombu in tasks/broker.py) and no beat schedule.
+app.conf.imports = ()
+app.conf.beat_schedule = {}
 
 _client_lock = threading.Lock()
 _clients: list[redis.Redis] = []

@@ -6,6 +6,8 @@ connection: the broker is contacted on first use.
 
 from celery import Celery
 
+from tasks import broker  # noqa: F401  one Redis client per broker channel (tasks/broker.py)
+
 celery_app = Celery("tasks")
 celery_app.config_from_object("celeryconfig")
 app = celery_app  # `celery -A tasks` looks for `app` or `celery`
