@@ -11,7 +11,8 @@ with ``redis-cli`` and so Redis with AOF persistence makes it durable:
   data (names, addresses), so they stay in Redis and only ids travel through the broker (and Flower).
 - ``sec:journal:<key>``  hash: which Epicor documents of one payment are already posted. An
   optimisation only: when it is lost, Epicor look-ups by external reference take over.
-- ``sec:cache:*``        short-lived caches of Epicor master data (parts, customers, groups).
+- ``sec:cache:*``        short-lived caches of Epicor master data (parts, customers, groups); each
+  process also keeps what it read or wrote there for a minute.
 - ``sec:lock:*``         locks serialising postings per Stripe customer.
 """
 
@@ -272,12 +273,38 @@ def payment_of(object_id: str) -> str | None:
     return cast(str | None, client().get(key("payment-of", object_id)))
 
 
+# Master data the caches hold (a part exists, a group exists, the CustNum of an e-mail) is also kept
+# in the process for a minute, so the worker's threads do not each ask Redis for it per payment.
+LOCAL_CACHE_SECONDS = 60.0
+LOCAL_CACHE_MAX = 10_000
+_local_cache: dict[str, tuple[str, float]] = {}
+
+
 def cache_get(*parts: str) -> str | None:
-    return cast("str | None", client().get(key("cache", *parts)))
+    name = key("cache", *parts)
+    found = _local_cache.get(name)
+    if found and found[1] > time.monotonic():
+        return found[0]
+    value = cast("str | None", client().get(name))
+    if value is not None:
+        _remember_locally(name, value, LOCAL_CACHE_SECONDS)
+    return value
 
 
 def cache_set(value: str | int, *parts: str, ttl: int = CACHE_TTL) -> None:
-    client().set(key("cache", *parts), str(value), ex=ttl)
+    name = key("cache", *parts)
+    client().set(name, str(value), ex=ttl)
+    _remember_locally(name, str(value), min(ttl, LOCAL_CACHE_SECONDS))
+
+
+def forget_local_cache() -> None:
+    _local_cache.clear()
+
+
+def _remember_locally(name: str, value: str, seconds: float) -> None:
+    if len(_local_cache) >= LOCAL_CACHE_MAX:
+        _local_cache.clear()
+    _local_cache[name] = (value, time.monotonic() + seconds)
 
 
 @contextmanager

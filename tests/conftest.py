@@ -7,3 +7,16 @@ os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
 os.environ.setdefault("STRIPE_API_KEY", "sk_test_unit")
 os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_test_current,whsec_test_previous"
 os.environ.setdefault("EPICOR_WEBHOOK_SECRET", "epicor_test_secret")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    """Each test starts without master data cached in the process (``tasks.store`` keeps some)."""
+    from tasks import store
+
+    store.forget_local_cache()
+    yield
+    store.forget_local_cache()
