@@ -192,7 +192,8 @@ def start_profilers(stack: Stack, directory: Path,
         print("py-spy is not installed; --profile ignored")
         return []
     directory.mkdir(parents=True, exist_ok=True)
-    targets = targets or {"worker": stack.processes["worker"].pid, "sandbox": stack.processes["sandbox"].pid,
+    targets = targets or {"worker": stack.processes["worker"].pid,
+                          **{f"sandbox-{pid}": pid for pid in descendants(stack.processes["sandbox"].pid)},
                           **{f"web-{pid}": pid for pid in descendants(stack.processes["web"].pid)}}
     return [subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
                               "--output", str(directory / f"{name}.txt")], stdout=subprocess.DEVNULL,

@@ -111,7 +111,12 @@ def _ensure_postable(charge: dict[str, Any], intent: dict[str, Any] | None) -> N
 
 
 def _skip_invoice_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, Any] | None) -> None:
-    """From basil on a charge no longer names its invoice: ask Stripe's InvoicePayments instead."""
+    """From basil on a charge no longer names its invoice: ask Stripe's InvoicePayments instead.
+
+    Objects of an earlier API version still carry the ``invoice`` field (null when the payment paid
+    no invoice, which ``_ensure_postable`` has already checked), so they need no such call."""
+    if "invoice" in charge or "invoice" in (intent or {}):
+        return
     if intent:
         invoice = ctx.stripe.invoice_paid_by(payment_intent=intent["id"])
     else:

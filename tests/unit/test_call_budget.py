@@ -74,6 +74,13 @@ def test_fetch_reads_charge_intent_and_customer_in_one_call(event_type, object_i
     assert payment["customer"]["email"] == "ap@acme.example"
 
 
+def test_objects_of_an_api_version_before_basil_need_no_invoice_payments_lookup():
+    stripe = CountingStripe()
+    stripe.objects = {"ch_1": {**CHARGE, "invoice": None}, "pi_1": {**INTENT, "invoice": None}, "cus_1": CUSTOMER}
+    fetched(stripe, "charge.succeeded", "ch_1")
+    assert stripe.calls == ["ch_1", "checkout_sessions"]
+
+
 @pytest.mark.parametrize(("event_type", "object_id"), [("charge.succeeded", "ch_1"),
                                                         ("payment_intent.succeeded", "pi_1")])
 def test_fetch_without_expansion_gives_the_same_payment(event_type, object_id):
