@@ -35,18 +35,18 @@ def release(lead: dict[str, Any], *, posted: bool) -> None:
     if not group:
         return
     try:
-        for follower_id in store.release_followers(str(group), lead["id"]):
-            _settle(follower_id, lead["id"], posted)
+        for follower in store.release_followers(str(group), lead["id"]):
+            _settle(follower, lead["id"], posted)
     except Exception:  # noqa: BLE001 - Redis away: the stall sweep queues whatever is left waiting
         log.warning("events waiting for %s left to the stall sweep", lead["id"], exc_info=True)
 
 
-def _settle(follower_id: str, lead_id: str, posted: bool) -> None:
+def _settle(follower: dict[str, str], lead_id: str, posted: bool) -> None:
     from tasks.chains import build_chain, envelope_for  # the chain's tasks import the stage runner
     from tasks.flows import flow_named
 
-    follower = store.get_event(follower_id)
-    if not follower or follower.get("state") != "received" or follower.get("waiting_for") != lead_id:
+    follower_id = follower["id"]
+    if follower.get("state") != "received" or follower.get("waiting_for") != lead_id or not follower.get("flow"):
         return  # already taken up by the stall sweep, or by an operator
     settled = flow_named(str(follower["flow"])).settled
     keys = settled(str(follower.get("object_id") or "")) if posted and settled else None

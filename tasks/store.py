@@ -156,19 +156,30 @@ def mark_unqueued(event_id: str) -> None:
     client().hdel(key("event", event_id), "queued_at")
 
 
-# KEYS: the group's lead key, the lead's followers set. ARGV: the lead's id.
+# KEYS: the group's lead key, the lead's followers set. ARGV: the lead's id, the key prefix, then the
+# event fields to return. Returns each follower's id followed by those fields.
 _RELEASE_FOLLOWERS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 local followers = redis.call('SMEMBERS', KEYS[2])
 redis.call('DEL', KEYS[2])
-return followers
+local found = {}
+for _, id in ipairs(followers) do
+  table.insert(found, id)
+  for i = 3, #ARGV do table.insert(found, redis.call('HGET', ARGV[2] .. 'event:' .. id, ARGV[i]) or '') end
+end
+return found
 """
+FOLLOWER_FIELDS = ("state", "waiting_for", "source", "type", "flow", "object_id")
 
 
-def release_followers(group: str, lead_id: str) -> list[str]:
-    """End a lead's turn: its group is free again; returns the events that were waiting for it."""
-    found = _script(_RELEASE_FOLLOWERS)(keys=[key("lead", group), key("followers", lead_id)], args=[lead_id])
-    return sorted(found)
+def release_followers(group: str, lead_id: str) -> list[dict[str, str]]:
+    """End a lead's turn: its group is free again; returns the events that were waiting for it, each
+    with its id and ``FOLLOWER_FIELDS``, in the same round trip."""
+    found = _script(_RELEASE_FOLLOWERS)(keys=[key("lead", group), key("followers", lead_id)],
+                                        args=[lead_id, PREFIX + ":", *FOLLOWER_FIELDS])
+    width = len(FOLLOWER_FIELDS) + 1
+    rows = [found[i:i + width] for i in range(0, len(found), width)]
+    return sorted(({"id": row[0], **dict(zip(FOLLOWER_FIELDS, row[1:]))} for row in rows), key=lambda f: f["id"])
 
 
 # KEYS: the event's hash, the in-flight index, the stage's input (may not exist). ARGV: now, stage,
@@ -261,9 +272,11 @@ def journal_set(journal_key: str, **steps: str | int) -> None:
     client().hset(key("journal", journal_key), mapping={k: str(v) for k, v in steps.items()})
 
 
-def remember_payment(payment_key: str, *object_ids: str) -> None:
-    """Which payment a charge or PaymentIntent id belongs to (lets its other events finish early)."""
-    pipe = client().pipeline(transaction=False)
+def complete_payment(payment_key: str, *object_ids: str) -> None:
+    """Mark a payment's journal complete and remember which charge, PaymentIntent or Checkout Session
+    ids belong to it (so its other events finish early), together, in one round trip."""
+    pipe = client().pipeline(transaction=True)
+    pipe.hset(key("journal", payment_key), "complete", "1")
     for object_id in object_ids:
         pipe.set(key("payment-of", object_id), payment_key, ex=STAGE_TTL)
     pipe.execute()

@@ -217,10 +217,9 @@ def _check_parts(ctx: Context, parts: list[str]) -> None:
 # -- post ----------------------------------------------------------------------------------------
 def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     documents = stage_input["documents"]
+    object_ids = tuple(stage_input.get("object_ids") or (documents["payment_key"], documents["charge_id"]))
     with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
-        keys = epicor_docs.post_payment(ctx, documents)
-    object_ids = stage_input.get("object_ids") or [documents["payment_key"], documents["charge_id"]]
-    store.remember_payment(documents["payment_key"], *object_ids)
+        keys = epicor_docs.post_payment(ctx, documents, object_ids)
     return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": documents["payment_key"]}
 
 

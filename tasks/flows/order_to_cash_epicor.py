@@ -110,16 +110,20 @@ def ensure_group(ctx: Context, entity: tuple[str, str], kind: str, group: dict[s
 
 
 # -- documents -----------------------------------------------------------------------------------
-def post_payment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
+def post_payment(ctx: Context, documents: dict[str, Any], object_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Post every document not posted yet; then the journal is complete and ``object_ids`` (the
+    payment's charge, PaymentIntent, Checkout Session) are remembered as belonging to it."""
     journal_key = documents["payment_key"]
     journal = store.journal(journal_key)
     if journal.get("complete"):
+        if object_ids:  # an event whose object the payment's first poster did not know (a Checkout Session)
+            store.complete_payment(journal_key, *object_ids)
         return keys_from(journal)
     cust_num = int(journal.get("CustNum") or resolve_customer(ctx, documents["customer"]))
     order_num, fresh = _ensure_order(ctx, documents, journal, cust_num)
     invoice_num, fresh = _ensure_invoice(ctx, documents, journal, cust_num, order_num, parent_fresh=fresh)
     group_id, head_num = ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num, parent_fresh=fresh)
-    store.journal_set(journal_key, complete=1)
+    store.complete_payment(journal_key, *object_ids)
     return {"CustNum": cust_num, "OrderNum": order_num, "InvoiceNum": invoice_num,
             "CashGroupID": group_id, "HeadNum": head_num}
 

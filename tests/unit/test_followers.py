@@ -47,9 +47,8 @@ def deliver(event_id: str, event_type: str = "charge.succeeded", obj: dict = CHA
 
 def post_payment(payment_key: str = "pi_1", *object_ids: str) -> None:
     """What the lead's ``post`` leaves behind: the payment's ids and its complete journal."""
-    store.remember_payment(payment_key, payment_key, *object_ids)
-    store.journal_set(payment_key, CustNum=7, OrderNum=5001, InvoiceNum=37, CashGroupID="STRIPE01", HeadNum=3,
-                      complete=1)
+    store.journal_set(payment_key, CustNum=7, OrderNum=5001, InvoiceNum=37, CashGroupID="STRIPE01", HeadNum=3)
+    store.complete_payment(payment_key, payment_key, *object_ids)
 
 
 def finish(event_id: str, state: str) -> None:
@@ -156,8 +155,8 @@ def test_a_failed_enqueue_of_a_lead_is_undone_so_its_redelivery_queues_it(fake_r
 
 
 def test_settled_names_the_keys_only_once_the_payment_is_complete(fake_redis):
-    store.remember_payment("pi_1", "pi_1", "ch_1")
     store.journal_set("pi_1", CustNum=7, OrderNum=5001)
+    store.client().set("sec:payment-of:ch_1", "pi_1")
     assert order_to_cash.settled("ch_1") is None
     post_payment("pi_1", "ch_1")
     assert order_to_cash.settled("ch_1")["InvoiceNum"] == 37
