@@ -310,6 +310,13 @@ def cache_set(value: str | int, *parts: str, ttl: int = CACHE_TTL) -> None:
     _remember_locally(name, str(value), min(ttl, LOCAL_CACHE_SECONDS))
 
 
+def cache_forget(*parts: str) -> None:
+    """Drop a cached value here and in Redis (it turned out to be wrong)."""
+    name = key("cache", *parts)
+    _local_cache.pop(name, None)
+    client().delete(name)
+
+
 def forget_local_cache() -> None:
     _local_cache.clear()
 

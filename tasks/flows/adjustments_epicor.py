@@ -141,9 +141,10 @@ def _ensure_document(ctx: Context, documents: dict[str, Any], journal: dict[str,
     reference = documents["external_id"]
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
-    group_id = sale_docs.ensure_group(ctx, sale_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"])
-    header = to_wire("invoice_header", {**documents["invoice"]["header"], "GroupID": group_id})
-    row, fresh = ctx.epicor.ensure(*sale_docs.INVOICES, {"ExternalID": reference}, header)
+    row, fresh = sale_docs.ensure_in_group(
+        ctx, sale_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"], sale_docs.INVOICES,
+        {"ExternalID": reference},
+        lambda group_id: to_wire("invoice_header", {**documents["invoice"]["header"], "GroupID": group_id}))
     invoice_num = int(row["InvoiceNum"])
     store.journal_set(reference, InvoiceNum=invoice_num)
     lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num}) for line in documents["invoice"]["lines"]]

@@ -17,10 +17,12 @@ costs none.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from tasks import store
-from tasks.connectors.epicor import AlreadyExists, eq_filter
+from tasks.connectors.epicor import AlreadyExists, EpicorError, eq_filter
 from tasks.context import Context
 from tasks.errors import PermanentError
 from tasks.schemas import to_wire
@@ -35,6 +37,8 @@ INVOICE_LINES = ("Erp.BO.ARInvoiceSvc", "InvcDtls")
 CASH_GROUPS = ("Erp.BO.CashGrpSvc", "CashGrps")
 RECEIPTS = ("Erp.BO.CashRecSvc", "CashRecs")
 RECEIPT_LINES = ("Erp.BO.CashRecSvc", "CashDtls")
+
+log = logging.getLogger(__name__)
 
 
 # -- master data ---------------------------------------------------------------------------------
@@ -109,6 +113,29 @@ def ensure_group(ctx: Context, entity: tuple[str, str], kind: str, group: dict[s
     return group_id
 
 
+def ensure_in_group(ctx: Context, groups: tuple[str, str], kind: str, group: dict[str, Any],
+                    documents: tuple[str, str], lookup: dict[str, str | int],
+                    row_for: Callable[[str], dict[str, Any]], *, known_absent: bool = False,
+                    ) -> tuple[dict[str, Any], bool]:
+    """``ensure`` a document (invoice, receipt) in the day's group; (row, created).
+
+    That a group exists is cached for hours, but the accountant may post the day's group meanwhile,
+    and Epicor removes a group once it is posted. So when Epicor refuses the document and the group
+    is indeed gone, the cached fact is dropped, the group created again and the document tried once
+    more; a refusal with the group still there is the document's own problem and is raised as is.
+    """
+    group_id = ensure_group(ctx, groups, kind, group)
+    try:
+        return ctx.epicor.ensure(*documents, lookup, row_for(group_id), known_absent=known_absent)
+    except EpicorError as refused:
+        if refused.status != 400 or isinstance(refused, AlreadyExists) or ctx.epicor.get(*groups, group_id):
+            raise
+    log.warning("group %s of %s is gone from Epicor (posted?); creating it again", group_id, groups[1])
+    store.cache_forget("group", groups[1], group_id)
+    group_id = ensure_group(ctx, groups, kind, group)
+    return ctx.epicor.ensure(*documents, lookup, row_for(group_id), known_absent=known_absent)
+
+
 # -- documents -----------------------------------------------------------------------------------
 def post_payment(ctx: Context, documents: dict[str, Any], object_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """Post every document not posted yet; then the journal is complete and ``object_ids`` (the
@@ -153,11 +180,12 @@ def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, 
     invoice = documents["invoice"]
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
-    group_id = ensure_group(ctx, INVOICE_GROUPS, "invoice_group", documents["invoice_group"])
-    header = to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num,
-                                        "OrderNum": order_num})
-    row, fresh = ctx.epicor.ensure(*INVOICES, {"ExternalID": invoice["header"]["ExternalID"]}, header,
-                                   known_absent=parent_fresh)
+    row, fresh = ensure_in_group(
+        ctx, INVOICE_GROUPS, "invoice_group", documents["invoice_group"], INVOICES,
+        {"ExternalID": invoice["header"]["ExternalID"]},
+        lambda group_id: to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num,
+                                                    "OrderNum": order_num}),
+        known_absent=parent_fresh)
     invoice_num = int(row["InvoiceNum"])
     lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num, "OrderNum": order_num})
              for line in invoice["lines"]]
@@ -170,10 +198,10 @@ def ensure_receipt(ctx: Context, documents: dict[str, Any], journal_key: str, cu
                    invoice_num: int, *, parent_fresh: bool) -> tuple[str, int]:
     """The cash receipt applying the whole payment to ``invoice_num``, and its line; (GroupID, HeadNum)."""
     receipt = documents["receipt"]["header"]
-    group_id = ensure_group(ctx, CASH_GROUPS, "cash_group", documents["cash_group"])
-    header = to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num})
-    row, fresh = ctx.epicor.ensure(*RECEIPTS, {"ExternalID": receipt["ExternalID"]}, header,
-                                   known_absent=parent_fresh)
+    row, fresh = ensure_in_group(
+        ctx, CASH_GROUPS, "cash_group", documents["cash_group"], RECEIPTS, {"ExternalID": receipt["ExternalID"]},
+        lambda group_id: to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num}),
+        known_absent=parent_fresh)
     group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
     store.journal_set(journal_key, CashGroupID=group_id, HeadNum=head_num)
     line = to_wire("receipt_line", {"GroupID": group_id, "HeadNum": head_num, "InvoiceNum": invoice_num,

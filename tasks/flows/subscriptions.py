@@ -227,9 +227,10 @@ def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, 
     invoice = documents["invoice"]
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
-    group_id = epicor_docs.ensure_group(ctx, epicor_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"])
-    header = to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num})
-    row, fresh = ctx.epicor.ensure(*epicor_docs.INVOICES, {"ExternalID": invoice["header"]["ExternalID"]}, header)
+    row, fresh = epicor_docs.ensure_in_group(
+        ctx, epicor_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"], epicor_docs.INVOICES,
+        {"ExternalID": invoice["header"]["ExternalID"]},
+        lambda group_id: to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num}))
     invoice_num = int(row["InvoiceNum"])
     store.journal_set(documents["payment_key"], InvoiceNum=invoice_num)
     order_num = documents["order_num"]
