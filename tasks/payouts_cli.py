@@ -1,4 +1,4 @@
-"""``python -m tasks.payouts_cli``: the payout reconciliation report for an accountant.
+"""``celery -A tasks payouts`` (or ``python -m tasks.payouts_cli``): payout reconciliation reports.
 
     list                       the latest payouts with their verdict
     show PO_ID [--json|--csv]  one payout: totals per currency, delta, unmatched transactions
@@ -51,7 +51,7 @@ def _show(report: dict[str, Any] | None, as_json: bool, as_csv: bool) -> None:
     sys.exit(0 if report["status"] == "reconciled" else 1)
 
 
-@click.group(help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID")
+@click.group(name="payouts", help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID")
 def main() -> None:
     """Command group."""
 

@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from sandbox.stack import ROOT
 from tests.integration.test_order_to_cash import post_all_events
 from tests.integration.test_subscriptions import PLAN, admin, customer, deliver_all
+
+CELERY = str(Path(sys.executable).parent / "celery")
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +76,11 @@ def test_payout_with_an_unposted_sale_and_a_wrong_amount_is_a_mismatch_in_json_c
     net = next(r for r in rows if r["record"] == "total" and r["category"] == "net")
     assert Decimal(net["amount"]) == Decimal(payout["payout"]["amount"] + 100) / 100
 
-    cli = subprocess.run([sys.executable, "-m", "tasks.payouts_cli", "show", payout_id], cwd=ROOT,
-                         env=stack.env(), capture_output=True, text=True, timeout=60, check=False)
-    assert cli.returncode == 1, cli.stderr
-    assert "MISMATCH" in cli.stdout and unposted["charge"]["id"] in cli.stdout
+    for command in ([sys.executable, "-m", "tasks.payouts_cli"], [CELERY, "-A", "tasks", "payouts"]):
+        cli = subprocess.run([*command, "show", payout_id], cwd=ROOT, env=stack.env(), capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert cli.returncode == 1, cli.stderr
+        assert "MISMATCH" in cli.stdout and unposted["charge"]["id"] in cli.stdout
 
     post_all_events(harness, unposted)  # the late sale is posted; re-running now matches it
     cli = subprocess.run([sys.executable, "-m", "tasks.payouts_cli", "reconcile", payout_id, "--json"], cwd=ROOT,
