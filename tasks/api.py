@@ -80,7 +80,7 @@ def _receive(event: dict[str, Any]) -> Receipt:
     if not recorded.new:
         if recorded.queued_at:
             return Receipt(event["id"], "duplicate")
-        build_chain(envelope_for(event)).apply_async()  # its earlier enqueue failed
+        _publish(event)  # its earlier enqueue failed
         store.update_event(event["id"], queued_at=store.now())
         return Receipt(event["id"], "queued")
     if not recorded.waiting_for:
@@ -89,7 +89,8 @@ def _receive(event: dict[str, Any]) -> Receipt:
 
 
 def _publish(event: dict[str, Any]) -> None:
-    """Queue a new event's chain; it was recorded as queued, which is undone if the broker refuses."""
+    """Queue an event's chain; if the broker refuses, the event is no longer marked queued, so that
+    its redelivery queues it."""
     try:
         build_chain(envelope_for(event)).apply_async()
     except Exception:

@@ -105,14 +105,12 @@ class PipelineTask(Task):
                                      reason="pipeline.input_missing")
             output = flow.stage(stage)(context_for(event), stage_input)
         except SkipEvent as skip:
-            store.update_event(event_id, state="ignored", reason=str(skip))
-            followers.release(event, posted=False)
+            self._finish(event, posted=False, state="ignored", reason=str(skip))
             log.info("event skipped: nothing to post")
             raise Ignore() from skip
         except AlreadyPosted as posted:
-            store.update_event(event_id, state="done", stage=stage, epicor_keys=posted.keys, reason=str(posted),
-                               last_error=None, finished_at=store.now())
-            followers.release(event, posted=True)
+            self._finish(event, posted=True, state="done", stage=stage, epicor_keys=posted.keys, reason=str(posted),
+                         last_error=None, finished_at=store.now())
             log.info("event done: its payment was already posted")
             raise Ignore() from posted
         except Exception as exc:  # noqa: BLE001 - classified below, closed by default
@@ -126,10 +124,15 @@ class PipelineTask(Task):
             store.put_stage_input(event["id"], following, output,
                                   **({"epicor_keys": output["keys"]} if "keys" in output else {}))
             return
-        store.update_event(event["id"], state="done", stage=stage, epicor_keys=output.get("keys", {}),
-                           last_error=None, finished_at=store.now())
-        followers.release(event, posted=True)
+        self._finish(event, posted=True, state="done", stage=stage, epicor_keys=output.get("keys", {}),
+                     last_error=None, finished_at=store.now())
         log.info("event done")
+
+    @staticmethod
+    def _finish(event: dict[str, Any], *, posted: bool, **fields: Any) -> None:
+        """Record the event's final state, then settle the events of its payment waiting for it."""
+        store.update_event(event["id"], **fields)
+        followers.release(event, posted=posted)
 
     def _fail(self, stage: str, envelope: dict[str, Any], event: dict[str, Any], stage_input: Any,
               flow: Flow, error: PipelineError) -> None:
@@ -146,7 +149,6 @@ class PipelineTask(Task):
         dlq.dead_letter(event={**event, **envelope, "id": envelope["event_id"]}, stage=stage,
                         stage_input=stage_input, error=details, attempts=retries + 1,
                         failure_id=f"{self.request.id}:{stage}")
-        store.update_event(envelope["event_id"], state="dead", stage=stage)
-        followers.release(event, posted=False)
+        self._finish(event, posted=False, state="dead", stage=stage)
         log.error("event dead-lettered: %s", details["reason"])
         raise DeadLettered(f"{details['reason']}: {error.message}")
