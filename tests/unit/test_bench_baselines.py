@@ -22,6 +22,14 @@ def test_the_bare_receiver_and_bare_chain_load_nothing_of_the_pipeline():
     assert loaded == "[]"
 
 
+def test_the_celery_command_line_loads_nothing_of_the_pipeline_for_another_app():
+    """Celery loads every ``celery.commands`` plugin at start, whatever ``-A`` names: ours are stand-ins
+    (``celery_commands``), so ``celery -A bench.bare_chain worker`` runs stock kombu."""
+    loaded = probe("import sys, celery.bin.celery, bench.bare_chain; "
+                   "print(sorted(m for m in sys.modules if m == 'tasks' or m.startswith('tasks.')))")
+    assert loaded == "[]"
+
+
 def test_the_bare_celery_app_imports_no_task_modules_of_the_product():
     conf = probe("from bench.bare_chain import app; "
                  "print(tuple(app.conf.imports), dict(app.conf.beat_schedule), app.conf.task_default_queue)")
