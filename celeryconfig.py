@@ -25,7 +25,7 @@ worker_prefetch_multiplier = 1
 worker_pool = os.environ.get("WORKER_POOL", "threads")
 # 64 threads: a stage mostly waits on Stripe or Epicor (200 ms+ per call on a real Epicor server), and
 # EPICOR_MAX_CONCURRENCY, not the thread count, is what bounds the load on Epicor (bench/README.md).
-worker_concurrency = int(os.environ.get("WORKER_CONCURRENCY", "64"))
+worker_concurrency = int(os.environ.get("WORKER_CONCURRENCY", "96"))
 worker_hijack_root_logger = False
 worker_cancel_long_running_tasks_on_connection_loss = False
 

@@ -218,6 +218,17 @@ def tree_peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def keep_on_one_cpu(pid: int) -> int:
+    """Put a started process, every thread of it, on the CPU the service's worker would choose
+    (``WORKER_CPU_AFFINITY=auto``, tasks/affinity.py); threads it starts later inherit it."""
+    from tasks.affinity import choose_cpu, pinned_elsewhere
+
+    cpu = choose_cpu(os.sched_getaffinity(0), pinned_elsewhere(own_pid=pid))
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
+    return cpu
+
+
 def descendants(pid: int) -> list[int]:
     found: list[int] = []
     try:

@@ -84,7 +84,7 @@ class Stack:
     data_dir: Path = RUN_DIR / "sandbox"
     log_dir: Path = RUN_DIR / "logs"
     extra_env: dict[str, str] = field(default_factory=dict)
-    worker_concurrency: int = 64
+    worker_concurrency: int = 96
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property

@@ -82,7 +82,7 @@ class Settings:
     mappings_dir: Path
     webhook_tolerance: int = 300
     max_body_bytes: int = 1_048_576
-    epicor_max_concurrency: int = 48
+    epicor_max_concurrency: int = 64
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
@@ -129,7 +129,7 @@ def load_settings() -> Settings:
         mappings_dir=Path(env_value("MAPPINGS_DIR") or REPO_ROOT / "mappings"),
         webhook_tolerance=env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
         max_body_bytes=env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576),
-        epicor_max_concurrency=max(1, env_int("EPICOR_MAX_CONCURRENCY", 48)),
+        epicor_max_concurrency=max(1, env_int("EPICOR_MAX_CONCURRENCY", 64)),
     )
     secrets = tuple(s for s in (
         values["stripe_api_key"], values["epicor_api_key"], values["epicor_password"],

@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Any, cast
 
-from celery.signals import after_setup_logger, worker_ready
+from celery.signals import after_setup_logger, worker_init, worker_ready
 
 from tasks import store
 
@@ -54,3 +54,33 @@ def quiet_stripe_sdk(**_: Any) -> None:
     if not os.environ.get("STRIPE_LOG"):
         logging.getLogger("stripe").setLevel(logging.WARNING)
 
+
+
+_placement: list[tuple[int, str]] = []  # said once the worker's logging is set up (worker_ready)
+
+
+@worker_init.connect
+def keep_worker_on_one_cpu(sender: Any = None, **_: Any) -> None:
+    """``WORKER_CPU_AFFINITY`` (tasks/affinity.py), before the pool's threads start."""
+    from tasks import affinity
+
+    pool = getattr(sender, "pool_cls", None) or os.environ.get("WORKER_POOL", "threads")
+    setting = os.environ.get("WORKER_CPU_AFFINITY") or "auto"
+    try:
+        cpus = affinity.apply(setting, pool)
+    except affinity.AffinityError as exc:
+        _placement.append((logging.WARNING, f"{exc}; the worker runs where the operating system puts it"))
+    except OSError as exc:  # a container may forbid changing affinity
+        _placement.append((logging.WARNING, f"could not keep the worker on one CPU ({exc}); "
+                                            "WORKER_CPU_AFFINITY=off silences this"))
+    else:
+        if cpus:
+            _placement.append((logging.INFO, f"worker kept on CPU {','.join(map(str, sorted(cpus)))} "
+                                             f"(WORKER_CPU_AFFINITY={setting})"))
+
+
+@worker_ready.connect
+def report_placement(**_: Any) -> None:
+    while _placement:
+        level, message = _placement.pop(0)
+        log.log(level, message)

@@ -222,6 +222,6 @@ def test_a_call_that_gets_no_slot_in_time_is_retryable(epicor_settings):
 
 
 def test_the_default_bound_comes_from_the_environment(monkeypatch, epicor_settings):
-    assert epicor_settings.epicor_max_concurrency == 48
+    assert epicor_settings.epicor_max_concurrency == 64
     monkeypatch.setenv("EPICOR_MAX_CONCURRENCY", "4")
     assert load_settings().epicor_max_concurrency == 4

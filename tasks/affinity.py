@@ -1,0 +1,136 @@
+"""Keep a thread-pool worker on one CPU (``WORKER_CPU_AFFINITY``).
+
+A ``--pool threads`` worker runs Python in one thread at a time (the GIL), so it never uses more
+than one CPU's worth of Python, however many cores the machine has. Left to the scheduler, its 60-odd
+threads hop between cores: every hand-over of the GIL to a thread on another core costs a wake-up
+across cores and cold caches, and on a two-core machine shared with Redis and the web receiver the
+worker measured about 40 % more CPU per event than the same worker kept on one core (bench/README.md).
+Other processes (Redis, the receiver, a second worker) stay free to use the other cores.
+
+``WORKER_CPU_AFFINITY``:
+
+- ``auto`` (default): one CPU of those the worker may use, the one the fewest other processes are
+  already pinned to alone (so workers started one after another on one host spread out), the
+  highest-numbered on a tie (CPU 0 tends to take the most interrupts);
+- ``off``: leave placement to the operating system;
+- a CPU list such as ``3`` or ``2,3`` or ``0-1``: exactly those.
+
+Applied once, when the worker starts and before its pool threads exist (they inherit it); threads
+that already run are moved too. Only for the thread, solo, gevent and eventlet pools: a prefork
+worker's children are separate processes and placed by the operating system. Where the platform
+cannot set affinity (macOS), nothing happens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+# By the pool option's name ("threads") or the module of the pool class (celery.concurrency.thread).
+SINGLE_INTERPRETER_POOLS = ("threads", "thread", "solo", "gevent", "eventlet")
+
+
+class AffinityError(ValueError):
+    """``WORKER_CPU_AFFINITY`` holds something that is not ``auto``, ``off`` or a CPU list."""
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """``"0-2,5"`` → ``{0, 1, 2, 5}`` (the kernel's list format, as ``taskset -c`` takes it)."""
+    cpus: set[int] = set()
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise AffinityError(f"not a CPU list: {text!r} (expected e.g. 3, 2,3 or 0-1)") from None
+        if low < 0 or high < low:
+            raise AffinityError(f"not a CPU range: {part!r}")
+        cpus.update(range(low, high + 1))
+    if not cpus:
+        raise AffinityError(f"not a CPU list: {text!r}")
+    return cpus
+
+
+def pinned_elsewhere(proc: Path = Path("/proc"), own_pid: int | None = None) -> Counter[int]:
+    """How many other user processes are each restricted to a single CPU, by CPU (the kernel's own
+    per-CPU threads, which have no command line, do not count)."""
+    own_pid = os.getpid() if own_pid is None else own_pid
+    counts: Counter[int] = Counter()
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == own_pid:
+            continue
+        try:
+            if not (entry / "cmdline").read_bytes():
+                continue
+            status = (entry / "status").read_text()
+        except OSError:  # the process ended, or is not ours to read
+            continue
+        for line in status.splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                try:
+                    cpus = parse_cpu_list(line.split(":", 1)[1])
+                except AffinityError:
+                    break
+                if len(cpus) == 1:
+                    counts[next(iter(cpus))] += 1
+                break
+    return counts
+
+
+def choose_cpu(allowed: Iterable[int], taken: Counter[int]) -> int:
+    """The allowed CPU the fewest other processes are pinned to; the highest-numbered on a tie."""
+    return min(allowed, key=lambda cpu: (taken[cpu], -cpu))
+
+
+def target_cpus(setting: str, allowed: set[int], taken: Counter[int] | None = None) -> set[int] | None:
+    """The CPUs to keep the worker on, or None to leave it where it is."""
+    value = setting.strip().lower()
+    if value in ("off", "none", "no", "false"):
+        return None
+    if value in ("", "auto"):
+        if len(allowed) <= 1:
+            return None
+        return {choose_cpu(allowed, pinned_elsewhere() if taken is None else taken)}
+    wanted = parse_cpu_list(value)
+    usable = wanted & allowed
+    if not usable:
+        raise AffinityError(f"WORKER_CPU_AFFINITY={setting!r} names none of the CPUs this worker may "
+                            f"use ({sorted(allowed)})")
+    return usable
+
+
+def pin_process(cpus: set[int], tasks_dir: Path = Path("/proc/self/task")) -> None:
+    """Restrict the calling thread, and every other thread of the process, to ``cpus``."""
+    os.sched_setaffinity(0, cpus)
+    for task in tasks_dir.iterdir() if tasks_dir.is_dir() else ():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except (OSError, ValueError):  # a thread that ended meanwhile
+            continue
+
+
+def pool_name(pool: object) -> str:
+    """``threads`` for the pool option or class the worker was given (``"threads"``, ``TaskPool``…)."""
+    if isinstance(pool, str):  # an alias, or module:Class
+        module = pool.split(":", 1)[0] if ":" in pool else pool
+    else:
+        module = getattr(pool, "__module__", "") or ""
+    return module.rsplit(".", 1)[-1].lower()
+
+
+def apply(setting: str, pool: object) -> set[int] | None:
+    """Apply ``WORKER_CPU_AFFINITY`` to this worker process; the CPUs it now runs on, or None."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    name = pool_name(pool)
+    if name not in SINGLE_INTERPRETER_POOLS:
+        return None
+    cpus = target_cpus(setting, os.sched_getaffinity(0))
+    if cpus is None:
+        return None
+    pin_process(cpus)
+    return cpus

@@ -1,0 +1,97 @@
+"""WORKER_CPU_AFFINITY: which CPU a thread-pool worker keeps to, and that every thread of it does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tasks import affinity
+
+
+def test_cpu_lists_are_read_as_the_kernel_writes_them():
+    assert affinity.parse_cpu_list("0-2,5") == {0, 1, 2, 5}
+    assert affinity.parse_cpu_list(" 3 ") == {3}
+    for bad in ("", "a", "2-1", "-1", "1-x"):
+        with pytest.raises(affinity.AffinityError):
+            affinity.parse_cpu_list(bad)
+
+
+def fake_proc(root: Path, processes: dict[int, tuple[bytes, str]]) -> Path:
+    for pid, (cmdline, cpus) in processes.items():
+        (root / str(pid)).mkdir()
+        (root / str(pid) / "cmdline").write_bytes(cmdline)
+        (root / str(pid) / "status").write_text(f"Name:\tx\nCpus_allowed:\tff\nCpus_allowed_list:\t{cpus}\n")
+    (root / "self").mkdir()
+    (root / "meminfo").write_text("")
+    return root
+
+
+def test_only_other_user_processes_pinned_to_one_cpu_are_counted(tmp_path):
+    proc = fake_proc(tmp_path, {
+        10: (b"celery\0-A\0tasks\0worker\0", "1"),
+        11: (b"celery\0-A\0tasks\0worker\0", "1"),
+        12: (b"redis-server\0", "0"),
+        13: (b"python\0", "0-1"),       # free to move: not counted
+        14: (b"", "0"),                  # a kernel thread (no command line)
+        15: (b"celery\0", "1"),          # the worker itself
+    })
+    assert affinity.pinned_elsewhere(proc, own_pid=15) == Counter({1: 2, 0: 1})
+
+
+def test_auto_picks_the_least_taken_cpu_and_the_highest_on_a_tie():
+    assert affinity.choose_cpu({0, 1, 2, 3}, Counter({3: 1, 2: 1})) == 1
+    assert affinity.choose_cpu({0, 1}, Counter()) == 1
+    assert affinity.target_cpus("auto", {0, 1}, Counter({1: 1})) == {0}
+    assert affinity.target_cpus("", {0, 1}, Counter()) == {1}
+
+
+def test_off_a_single_cpu_machine_and_explicit_lists():
+    assert affinity.target_cpus("off", {0, 1}) is None
+    assert affinity.target_cpus("auto", {3}) is None  # nothing to choose
+    assert affinity.target_cpus("0-3", {1, 2}) == {1, 2}  # only the CPUs the worker may use
+    with pytest.raises(affinity.AffinityError, match="names none of the CPUs"):
+        affinity.target_cpus("7", {0, 1})
+
+
+def test_only_single_interpreter_pools_are_placed():
+    assert affinity.pool_name("threads") == "threads"
+    assert affinity.pool_name("celery.concurrency.thread:TaskPool") == "thread"
+    from celery.concurrency import prefork, thread
+
+    assert affinity.pool_name(thread.TaskPool) == "thread"
+    assert affinity.pool_name(prefork.TaskPool) == "prefork"
+    before = os.sched_getaffinity(0)
+    assert affinity.apply("0", "prefork") is None
+    assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a platform that sets affinity and two CPUs")
+def test_every_thread_of_the_process_and_every_later_one_is_kept_on_the_chosen_cpu():
+    # In a child interpreter, so the test process itself stays unpinned.
+    code = textwrap.dedent("""
+        import os, threading, time
+        from tasks import affinity
+        stop = threading.Event()
+        early = threading.Thread(target=stop.wait); early.start()
+        chosen = affinity.apply("auto", "threads")
+        late = threading.Thread(target=stop.wait); late.start()
+        seen = set()
+        for task in os.listdir("/proc/self/task"):
+            for line in open(f"/proc/self/task/{task}/status"):
+                if line.startswith("Cpus_allowed_list:"):
+                    seen.add(line.split(":")[1].strip())
+        stop.set()
+        print(sorted(chosen), sorted(seen), len(os.listdir("/proc/self/task")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    chosen, seen = out[0], out[1]
+    assert len(chosen.strip("[]").split(",")) == 1
+    assert seen == f"['{chosen.strip('[]')}']"  # all three threads, on that one CPU
+    assert int(out[2]) == 3
