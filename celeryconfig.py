@@ -33,6 +33,10 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 # the queue after the visibility timeout; the sweep that finds such messages runs every
 # BROKER_RESTORE_INTERVAL seconds. A waiting retry is also an unacknowledged message, so the longest
 # countdown the pipeline asks for (tasks.base caps every retry at it) stays well below the timeout.
+# Message priorities (tasks/chains.py STAGE_PRIORITY): kombu keeps one Redis list per step and serves
+# 0 first; a queue's messages are in ``pipeline``, ``pipeline\x06\x163`` … (tasks/broker.py queue_keys).
+PRIORITY_STEPS = [0, 3, 6, 9]
+
 BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT", "300"))
 MAX_RETRY_COUNTDOWN = min(int(os.environ.get("MAX_RETRY_COUNTDOWN", "240")), int(BROKER_VISIBILITY_TIMEOUT * 0.8))
 broker_transport_options = {
@@ -43,6 +47,7 @@ broker_transport_options = {
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,
     "health_check_interval": 10,
+    "priority_steps": PRIORITY_STEPS,
 }
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None

@@ -48,3 +48,18 @@ def reuse_channel_clients() -> bool:
 
 
 reuse_channel_clients()
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists holding ``queue``'s messages: one per priority step (kombu's naming)."""
+    import celeryconfig
+
+    return [f"{queue}{kombu_redis.Channel.sep}{step}" if step else queue for step in celeryconfig.PRIORITY_STEPS]
+
+
+def queue_depth(client: Any, queue: str) -> int:
+    """Messages waiting in ``queue``, at every priority."""
+    pipe = client.pipeline(transaction=False)
+    for key in queue_keys(queue):
+        pipe.llen(key)
+    return sum(pipe.execute())

@@ -22,12 +22,20 @@ from tasks.stages.validate import validate
 STAGE_TASKS = {"fetch": fetch, "transform": transform, "validate": validate, "post": post,
                "status_update": status_update}
 
+# Broker priority of each stage's message (Redis: 0 is served first; celeryconfig's priority_steps).
+# Events already under way go before new ones: in a burst the worker finishes the events it started
+# (and keeps Epicor busy with their postings) instead of fetching every new event first.
+STAGE_PRIORITY = {"fetch": 9, "transform": 6, "validate": 3, "post": 0, "status_update": 0}
+
+
+def stage_signature(name: str, *args: Any) -> Signature:
+    return STAGE_TASKS[name].s(*args).set(priority=STAGE_PRIORITY[name])
+
 
 def build_chain(envelope: dict[str, Any], start: str = "fetch") -> Signature:
-    stages = STAGES[STAGES.index(start):]
-    first, *rest = (STAGE_TASKS[name] for name in stages)
+    first, *rest = STAGES[STAGES.index(start):]
     # The worker pops the next stage from the end of the list, so the list runs last stage first.
-    return first.s(envelope).set(chain=[dict(task.s()) for task in reversed(rest)])
+    return stage_signature(first, envelope).set(chain=[dict(stage_signature(name)) for name in reversed(rest)])
 
 
 def envelope_for(event: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from kombu.transport import redis as kombu_redis
 
 import celeryconfig
 from tasks import store
+from tasks.broker import queue_depth
 from tasks.settings import env_int
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def stall_seconds() -> int:
 
 def requeue_stalled() -> list[str]:
     """Re-queue every stalled event's chain; returns their ids (nothing while the queue has a backlog)."""
-    if store.client().llen(celeryconfig.task_default_queue):
+    if queue_depth(store.client(), celeryconfig.task_default_queue):
         return []
     requeued = []
     for event_id in store.stalled_events(stall_seconds()):

@@ -28,6 +28,7 @@ import pytest
 import redis
 import requests
 
+from tasks.broker import queue_depth
 from tasks.mapping.currency import minor_to_decimal
 from tests.integration.conftest import Harness
 from tests.integration.test_order_to_cash import assert_one_set, documents_for
@@ -192,7 +193,7 @@ def broker_state(url: str) -> str:
     client = redis.Redis.from_url(url, decode_responses=True)
     stuck = [k for k in client.scan_iter("sec:event:*") if client.hget(k, "state") in ("received", "processing")]
     return json.dumps({
-        "queues": {q: client.llen(q) for q in ("pipeline", "dead_letter")},
+        "queues": {q: queue_depth(client, q) for q in ("pipeline", "dead_letter")},
         "unacked": client.hlen("unacked"), "unacked_index": client.zcard("unacked_index"),
         "oldest_unacked_age": round(
             time.time() - (client.zrange("unacked_index", 0, 0, withscores=True) or [("", time.time())])[0][1], 1),

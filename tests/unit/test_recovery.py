@@ -81,8 +81,11 @@ def test_recent_and_finished_events_are_left_alone(fake_redis, queued, clock):
 
 def test_nothing_is_requeued_while_the_queue_has_a_backlog(fake_redis, queued, clock):
     receive("evt_waiting")
-    fake_redis.rpush("pipeline", "a queued message")
+    fake_redis.rpush("pipeline\x06\x169", "a queued fetch (priority 9)")
     clock["now"] += 301
+    assert recovery.requeue_stalled() == []
+    fake_redis.delete("pipeline\x06\x169")
+    fake_redis.rpush("pipeline", "a queued post (priority 0)")
     assert recovery.requeue_stalled() == []
     fake_redis.delete("pipeline")
     assert recovery.requeue_stalled() == ["evt_waiting"]

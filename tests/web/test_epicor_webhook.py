@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tasks.broker import queue_depth
+
 CURRENT, PREVIOUS = "epicor_test_current", "epicor_test_previous"
 EVENT = {"id": "3f1c9a52-6b1e-4e0b-9d51-0c6f8a1d2e01", "type": "Customer.Created", "company": "EPIC06",
          "key": {"CustNum": 214}, "occurred_at": "2026-03-04T10:00:00Z"}
@@ -45,7 +47,7 @@ def post(client, body: bytes, header: str | None, content_type: str = "applicati
 
 
 def queued(redis_db) -> int:
-    return redis_db.llen("pipeline")
+    return queue_depth(redis_db, "pipeline")
 
 
 def stored_events(redis_db) -> list[str]:

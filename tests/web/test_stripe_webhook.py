@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from tasks.broker import queue_depth
+
 PAYLOAD = {
     "id": "evt_1TestChargeSucceeded", "object": "event", "api_version": "2020-08-27", "created": 1767225600,
     "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
@@ -24,7 +26,7 @@ def post(client, body: bytes, header: str | None, content_type="application/json
 
 
 def queued_messages(redis_db) -> int:
-    return redis_db.llen("pipeline")
+    return queue_depth(redis_db, "pipeline")
 
 
 def test_valid_signature_is_recorded_and_queued(client, signed, redis_db):
@@ -33,6 +35,9 @@ def test_valid_signature_is_recorded_and_queued(client, signed, redis_db):
     assert response.status_code == 200
     assert response.get_json()["status"] == "queued"
     assert queued_messages(redis_db) == 1
+    # A new event's first stage waits behind the stages of events already under way (priority 9).
+    (message,) = redis_db.lrange("pipeline\x06\x169", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "pipeline.fetch"
     event = client.get("/api/events/evt_1TestChargeSucceeded").get_json()
     assert event["state"] == "received" and event["flow"] == "order_to_cash"
     assert event["object_id"] == "ch_1TestCharge"
