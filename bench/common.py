@@ -164,8 +164,11 @@ def bench_stack(name: str, **extra_env: str) -> Stack:
 
 
 def web_command(stack: Stack, app_spec: str, port: int) -> list[str]:
-    """The stack's gunicorn command (Procfile settings) serving another WSGI app on another port."""
+    """The stack's gunicorn command (Procfile settings) serving another WSGI app on another port, without
+    the product's gunicorn hooks (``-c python:gunicorn_conf``): a baseline is stock gunicorn."""
     command = list(stack.commands()["web"])
+    at = command.index("-c")
+    del command[at:at + 2]
     command[command.index("app:create_app()")] = app_spec
     command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
     return command
@@ -219,8 +222,8 @@ def tree_peak_rss_mb(pid: int) -> float:
 
 
 def keep_on_one_cpu(pid: int) -> int:
-    """Put a started process, every thread of it, on the CPU the service's worker would choose
-    (``WORKER_CPU_AFFINITY=auto``, tasks/affinity.py); threads it starts later inherit it."""
+    """Put a started baseline process, every thread of it, on the CPU one of the service's processes
+    would choose (``auto``, tasks/affinity.py); threads it starts later inherit it."""
     from tasks.affinity import choose_cpu, pinned_elsewhere
 
     cpu = choose_cpu(os.sched_getaffinity(0), pinned_elsewhere(own_pid=pid))

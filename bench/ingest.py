@@ -1,11 +1,13 @@
 """Ingest benchmark: the real receiver beside a bare one, same gunicorn, same Redis, same run.
 
-``python -m bench.ingest`` starts two gunicorn servers with the Procfile's settings (2 workers ×
-8 threads): the real receiver (``app:create_app()``) and ``bench.bare_receiver`` (verify the signature,
-enqueue one no-op task). No worker runs, so only acknowledgement is measured. For each of
-``--rounds`` interleaved rounds and each server: a closed loop at saturation (requests/s), then an
-open loop at ``--rate`` requests/s (p50/p99 latency from each request's scheduled send time). Every
-request is a distinct, validly signed ``charge.succeeded`` snapshot event of realistic size.
+``python -m bench.ingest`` starts gunicorn servers with the Procfile's settings (2 workers ×
+8 threads): the real receiver (``app:create_app()``, whose workers keep to one CPU each through
+``gunicorn_conf.py``) and ``bench.bare_receiver`` (verify the signature, enqueue one no-op task) on
+stock gunicorn, twice: as it is, and with its workers kept on one CPU each like the real one's. No
+worker runs, so only acknowledgement is measured. For each of ``--rounds`` interleaved rounds and
+each server: a closed loop at saturation (requests/s), then an open loop at ``--rate`` requests/s
+(p50/p99 latency from each request's scheduled send time). Every request is a distinct, validly
+signed ``charge.succeeded`` snapshot event of realistic size.
 Targets: real ≥ 0.8 × bare at saturation, and p99 ≤ 50 ms at 300 requests/s.
 """
 
@@ -22,6 +24,8 @@ from bench.common import (
     bench_redis,
     bench_stack,
     cpu_seconds,
+    descendants,
+    keep_on_one_cpu,
     median,
     percentile,
     print_machine,
@@ -98,14 +102,20 @@ def main() -> int:
     print_machine()
     stack = bench_stack("ingest")
     bare_port = free_port()
-    results: dict[str, list[dict[str, float]]] = {"bare": [], "real": []}
+    pinned_port = free_port()
+    results: dict[str, list[dict[str, float]]] = {"bare": [], "bare, one CPU per worker": [], "real": []}
     with BenchRedis() as store:
         try:
             stack.start(["web"])
             stack.start_process("bare", web_command(stack, "bench.bare_receiver:create_app()", bare_port))
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{bare_port}/healthz"), 60, "the bare receiver")
-            servers = {"bare": (bare_port, stack.processes["bare"].pid), "real": (stack.ports.web,
-                                                                              stack.processes["web"].pid)}
+            stack.start_process("bare_pinned", web_command(stack, "bench.bare_receiver:create_app()", pinned_port))
+            for port in (bare_port, pinned_port):
+                wait_until(lambda port=port: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "the bare receivers")
+            for worker in descendants(stack.processes["bare_pinned"].pid):  # as gunicorn_conf.py does
+                keep_on_one_cpu(worker)
+            servers = {"bare": (bare_port, stack.processes["bare"].pid),
+                       "bare, one CPU per worker": (pinned_port, stack.processes["bare_pinned"].pid),
+                       "real": (stack.ports.web, stack.processes["web"].pid)}
             for port, _ in servers.values():  # warm both: imports, broker connections, keep-alive
                 loadgen.open_loop("127.0.0.1", port, PATH, request_maker("warm" + secrets.token_hex(2)),
                                   rate=100, duration=2)
@@ -115,6 +125,7 @@ def main() -> int:
                     results[name].append(measure(name, port, {"web": pid, "redis": store.pid()}, args))
         finally:
             stop_process(stack, "bare")
+            stop_process(stack, "bare_pinned")
             stack.stop()
     report(results, args)
     return 0
@@ -131,9 +142,13 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
                  f"p50 ms @{args.rate:.0f}", f"p99 ms @{args.rate:.0f}", "non-200", "CPU ms/req gunicorn",
                  "CPU ms/req redis"], rows)
     ratio = summary["real"]["rps"] / summary["bare"]["rps"] if summary["bare"]["rps"] else 0.0
-    print("\nper round (req/s bare/real): "
-          + ", ".join(f"{b['rps']:.0f}/{r['rps']:.0f}" for b, r in zip(results["bare"], results["real"])))
-    print(f"ratio real/bare at saturation: {ratio:.2f} (target >= 0.80: {verdict(ratio >= 0.8)})")
+    pinned = summary["bare, one CPU per worker"]["rps"]
+    print("\nper round (req/s bare/bare one CPU per worker/real): " + ", ".join(
+        f"{b['rps']:.0f}/{p['rps']:.0f}/{r['rps']:.0f}"
+        for b, p, r in zip(results["bare"], results["bare, one CPU per worker"], results["real"])))
+    print(f"ratio real/bare at saturation: {ratio:.2f} (target >= 0.80: {verdict(ratio >= 0.8)}); "
+          f"beside the bare receiver with its workers kept on one CPU each too: "
+          f"{summary['real']['rps'] / pinned if pinned else 0.0:.2f}")
     cpu_ratio = summary["bare"]["cpu_web"] / summary["real"]["cpu_web"] if summary["real"]["cpu_web"] else 0.0
     print(f"ratio of CPU per request bare/real (the same comparison, less sensitive to other load): {cpu_ratio:.2f}")
     p99 = summary["real"]["p99"]

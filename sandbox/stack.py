@@ -121,7 +121,8 @@ class Stack:
         return {
             "sandbox": [py, "-m", "sandbox", "serve", "--host", "127.0.0.1", "--port", str(self.ports.sandbox),
                         "--data-dir", str(self.data_dir), "--quiet"],
-            "web": [str(bin_dir / "gunicorn"), "app:create_app()", "--bind", f"127.0.0.1:{self.ports.web}",
+            "web": [str(bin_dir / "gunicorn"), "-c", "python:gunicorn_conf", "app:create_app()",
+                    "--bind", f"127.0.0.1:{self.ports.web}",
                     "--workers", "2", "--threads", "8", "--log-level", "warning"],
             "worker": [str(bin_dir / "celery"), "-A", "tasks", "worker", "--loglevel", "INFO", "--pool", "threads",
                        "--concurrency", str(self.worker_concurrency), "-n", f"worker-{self.ports.web}@%h",

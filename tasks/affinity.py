@@ -1,35 +1,42 @@
-"""Keep a thread-pool worker on one CPU (``WORKER_CPU_AFFINITY``).
+"""Keep each Python server process on one CPU (``WORKER_CPU_AFFINITY``, ``WEB_CPU_AFFINITY``).
 
-A ``--pool threads`` worker runs Python in one thread at a time (the GIL), so it never uses more
-than one CPU's worth of Python, however many cores the machine has. Left to the scheduler, its 60-odd
-threads hop between cores: every hand-over of the GIL to a thread on another core costs a wake-up
-across cores and cold caches, and on a two-core machine shared with Redis and the web receiver the
-worker measured about 40 % more CPU per event than the same worker kept on one core (bench/README.md).
-Other processes (Redis, the receiver, a second worker) stay free to use the other cores.
+A ``--pool threads`` Celery worker, and each of the receiver's gunicorn workers, runs Python in one
+thread at a time (the GIL), so it never uses more than one CPU's worth of Python, however many cores
+the machine has. Left to the scheduler, its threads hop between cores: every hand-over of the GIL to
+a thread on another core costs a wake-up across cores and cold caches. On a two-core machine shared
+with Redis and the other processes, the Celery worker measured about 40 % more CPU per event, and the
+receiver about 13 % more CPU per request, than the same processes kept on one CPU each
+(bench/README.md). Other processes stay free to use every core.
 
-``WORKER_CPU_AFFINITY``:
+Both settings take:
 
-- ``auto`` (default): one CPU of those the worker may use, the one the fewest other processes are
-  already pinned to alone (so workers started one after another on one host spread out), the
-  highest-numbered on a tie (CPU 0 tends to take the most interrupts);
+- ``auto`` (default): one CPU of those the process may use, the one the fewest other processes are
+  already pinned to alone (so the receiver's workers, and workers started one after another, spread
+  out), the highest-numbered on a tie (CPU 0 tends to take the most interrupts);
 - ``off``: leave placement to the operating system;
-- a CPU list such as ``3`` or ``2,3`` or ``0-1``: exactly those.
+- a CPU list such as ``3`` or ``2,3`` or ``0-1``: the CPUs to choose that one CPU from.
 
-Applied once, when the worker starts and before its pool threads exist (they inherit it); threads
-that already run are moved too. Only for the thread, solo, gevent and eventlet pools: a prefork
-worker's children are separate processes and placed by the operating system. Where the platform
-cannot set affinity (macOS), nothing happens.
+Processes of this project choose one at a time (an exclusive lock on a file in the temporary
+directory), so two that start together do not pick the same CPU. The Celery worker places itself
+at ``worker_init``, before its pool's threads exist (they inherit it), and only for the thread,
+solo, gevent and eventlet pools (a prefork worker's children are separate processes, placed by the
+operating system); each receiver worker places itself right after gunicorn forks it
+(``gunicorn_conf.py``). Threads already running are moved too. Where the platform cannot set
+affinity (macOS), nothing happens.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # By the pool option's name ("threads") or the module of the pool class (celery.concurrency.thread).
 SINGLE_INTERPRETER_POOLS = ("threads", "thread", "solo", "gevent", "eventlet")
+LOCK_FILE = Path(tempfile.gettempdir()) / "stripe-epicor-connector-cpu.lock"
 
 
 class AffinityError(ValueError):
@@ -87,20 +94,20 @@ def choose_cpu(allowed: Iterable[int], taken: Counter[int]) -> int:
 
 
 def target_cpus(setting: str, allowed: set[int], taken: Counter[int] | None = None) -> set[int] | None:
-    """The CPUs to keep the worker on, or None to leave it where it is."""
+    """The one CPU to keep the process on, or None to leave it where it is."""
     value = setting.strip().lower()
     if value in ("off", "none", "no", "false"):
         return None
     if value in ("", "auto"):
-        if len(allowed) <= 1:
-            return None
-        return {choose_cpu(allowed, pinned_elsewhere() if taken is None else taken)}
-    wanted = parse_cpu_list(value)
-    usable = wanted & allowed
-    if not usable:
-        raise AffinityError(f"WORKER_CPU_AFFINITY={setting!r} names none of the CPUs this worker may "
-                            f"use ({sorted(allowed)})")
-    return usable
+        candidates = allowed
+    else:
+        candidates = parse_cpu_list(value) & allowed
+        if not candidates:
+            raise AffinityError(f"CPU affinity {setting!r} names none of the CPUs this process may use "
+                                f"({sorted(allowed)})")
+    if candidates == allowed and len(allowed) <= 1:
+        return None  # nothing to choose and nothing to restrict
+    return {choose_cpu(candidates, pinned_elsewhere() if taken is None else taken)}
 
 
 def pin_process(cpus: set[int], tasks_dir: Path = Path("/proc/self/task")) -> None:
@@ -122,15 +129,36 @@ def pool_name(pool: object) -> str:
     return module.rsplit(".", 1)[-1].lower()
 
 
-def apply(setting: str, pool: object) -> set[int] | None:
-    """Apply ``WORKER_CPU_AFFINITY`` to this worker process; the CPUs it now runs on, or None."""
+@contextmanager
+def _one_at_a_time(path: Path = LOCK_FILE) -> Iterator[None]:
+    """Held while a process chooses and takes its CPU; without the lock file, unguarded."""
+    import fcntl
+
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def keep_on_one_cpu(setting: str) -> set[int] | None:
+    """Apply an affinity setting to this process (every thread); the CPUs it now runs on, or None."""
     if not hasattr(os, "sched_setaffinity"):
         return None
-    name = pool_name(pool)
-    if name not in SINGLE_INTERPRETER_POOLS:
-        return None
-    cpus = target_cpus(setting, os.sched_getaffinity(0))
-    if cpus is None:
-        return None
-    pin_process(cpus)
+    with _one_at_a_time():
+        cpus = target_cpus(setting, os.sched_getaffinity(0))
+        if cpus is not None:
+            pin_process(cpus)
     return cpus
+
+
+def apply(setting: str, pool: object) -> set[int] | None:
+    """``WORKER_CPU_AFFINITY`` for a Celery worker with ``pool``: only single-interpreter pools."""
+    if pool_name(pool) not in SINGLE_INTERPRETER_POOLS:
+        return None
+    return keep_on_one_cpu(setting)

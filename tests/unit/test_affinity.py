@@ -54,7 +54,10 @@ def test_auto_picks_the_least_taken_cpu_and_the_highest_on_a_tie():
 def test_off_a_single_cpu_machine_and_explicit_lists():
     assert affinity.target_cpus("off", {0, 1}) is None
     assert affinity.target_cpus("auto", {3}) is None  # nothing to choose
-    assert affinity.target_cpus("0-3", {1, 2}) == {1, 2}  # only the CPUs the worker may use
+    # A list names the CPUs to choose the one from, among those the process may use.
+    assert affinity.target_cpus("0-3", {1, 2}, Counter()) == {2}
+    assert affinity.target_cpus("0-3", {1, 2}, Counter({2: 1})) == {1}
+    assert affinity.target_cpus("0", {0, 1}, Counter({0: 5})) == {0}
     with pytest.raises(affinity.AffinityError, match="names none of the CPUs"):
         affinity.target_cpus("7", {0, 1})
 
@@ -95,3 +98,36 @@ def test_every_thread_of_the_process_and_every_later_one_is_kept_on_the_chosen_c
     assert len(chosen.strip("[]").split(",")) == 1
     assert seen == f"['{chosen.strip('[]')}']"  # all three threads, on that one CPU
     assert int(out[2]) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a platform that sets affinity and two CPUs")
+def test_processes_that_start_together_take_different_cpus(tmp_path):
+    # Four child interpreters place themselves at the same moment (a barrier file), as gunicorn's
+    # workers do after one fork after another; the lock makes them choose one at a time.
+    go = tmp_path / "go"
+    code = textwrap.dedent(f"""
+        import os, time
+        from tasks import affinity
+        pin = affinity.pin_process
+        def slow_pin(cpus):  # widens the window between choosing a CPU and taking it
+            time.sleep(0.2)
+            pin(cpus)
+        affinity.pin_process = slow_pin
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.005)
+        print(sorted(affinity.keep_on_one_cpu("auto"))[0], flush=True)
+        time.sleep(3)  # stay pinned while the others choose
+    """)
+    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                for _ in range(4)]
+    go.touch()
+    chosen = [int(child.stdout.readline()) for child in children]
+    for child in children:
+        child.kill()
+        child.wait()
+    allowed = sorted(os.sched_getaffinity(0))
+    counts = Counter(chosen)
+    assert set(chosen) <= set(allowed)
+    assert max(counts.values()) - min(counts.get(cpu, 0) for cpu in allowed) <= 1 + sum(
+        affinity.pinned_elsewhere().values())  # spread out, unless other pinned processes skew it

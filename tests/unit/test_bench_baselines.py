@@ -48,3 +48,12 @@ def test_the_pipeline_keeps_one_redis_client_per_broker_channel(monkeypatch):
         channel._pool = None  # what a reconnect does: a new pool, so a new client on it
         with channel.conn_or_acquire() as third:
             assert third is not first and third.connection_pool is channel.pool and third.ping()
+
+
+def test_the_bare_receiver_runs_under_stock_gunicorn_without_the_product_s_hooks():
+    out = probe("from pathlib import Path; from bench.common import web_command; "
+                "from sandbox.stack import Ports, Stack; "
+                "stack = Stack(ports=Ports.free(), redis_url='redis://127.0.0.1:1/0', data_dir=Path('unused')); "
+                "bare = web_command(stack, 'bench.bare_receiver:create_app()', 1); "
+                "print('python:gunicorn_conf' in stack.commands()['web'], '-c' in bare, bare[1:3])")
+    assert out == "True False ['bench.bare_receiver:create_app()', '--bind']"
