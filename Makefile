@@ -39,11 +39,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
-# Benchmarks beside bare Celery and Flask baselines on Redis db 2 (bench/README.md); about 5 minutes.
+# Benchmarks beside bare Celery and Flask baselines, and the hostile-traffic check, each on its own
+# redis-server (bench/README.md); about 7 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.epicor_calls
+	$(BIN)/python -m bench.hostile
 
 clean:
 	rm -rf $(VENV) .run .sandbox

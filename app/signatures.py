@@ -2,11 +2,15 @@
 
 Stripe: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=…][,v0=…]``, HMAC-SHA256 of ``"<t>.<body>"`` with
 the endpoint secret, checked by stripe-python against every configured secret (several during a
-rotation). ``v0`` is never accepted. Timestamps older than the tolerance are refused. The Epicor
-header (contract §7) has the same form and is checked the same way.
+rotation). ``v0`` is never accepted. Timestamps older than the tolerance are refused, and so are
+timestamps further ahead of this server's clock than the tolerance (stripe-python lets those pass:
+a replay window that starts in the future is a longer one). The Epicor header (contract §7) has the
+same form and is checked the same way.
 """
 
 from __future__ import annotations
+
+import time
 
 import stripe
 
@@ -28,10 +32,22 @@ def verify(body: bytes, header: str | None, secrets: tuple[str, ...], tolerance:
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=tolerance)
-            return
         except stripe.SignatureVerificationError as exc:
             reasons.append(_reason(str(exc)))
+            continue
+        if tolerance and _timestamp(header) > time.time() + tolerance:
+            raise SignatureRejected("timestamp outside the tolerance zone (ahead of this server's clock)")
+        return
     raise SignatureRejected(_most_specific(reasons))
+
+
+def _timestamp(header: str) -> int:
+    """The header's first ``t=``, read as stripe-python reads it (it has just parsed it)."""
+    for item in header.split(","):
+        parts = item.split("=", 2)
+        if parts[0] == "t" and len(parts) > 1:
+            return int(parts[1])
+    raise SignatureRejected("malformed signature header")
 
 
 def _reason(message: str) -> str:

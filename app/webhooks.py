@@ -46,10 +46,12 @@ def stripe_webhook() -> tuple[Response, int]:
 
 def receive_signed(source: str, signature: str | None, secrets: tuple[str, ...],
                    summarise: Callable[[bytes], dict[str, Any]]) -> tuple[Response, int]:
-    """The receivers' one path: content type, size, signature on the raw body, shape, then queue."""
+    """The receivers' one path: size, content type, signature on the raw body, shape, then queue.
+    The body is read first (bounded by the size limit) so that every answer leaves the connection
+    clean for the sender's next request."""
+    body = read_body()
     if not is_json_request():
         return reject(415, "content type must be application/json")
-    body = read_body()
     try:
         verify(body, signature, secrets, get_settings().webhook_tolerance)
         event = summarise(body)

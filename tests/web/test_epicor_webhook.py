@@ -126,6 +126,13 @@ def test_stale_signature_is_refused_as_stale(client, redis_db):
     assert stored_events(redis_db) == []
 
 
+def test_signature_dated_beyond_the_tolerance_ahead_is_refused(client, redis_db):
+    body = body_of()
+    response = post(client, body, signature(body, timestamp=int(time.time()) + 900))
+    assert response.status_code == 400 and "ahead of this server's clock" in response.get_json()["error"]
+    assert stored_events(redis_db) == []
+
+
 def test_signature_within_tolerance_is_accepted(client, redis_db):
     body = body_of()
     assert post(client, body, signature(body, timestamp=int(time.time()) - 240)).status_code == 200

@@ -87,6 +87,19 @@ def test_timestamp_within_tolerance_is_accepted(client, signed):
     assert post(client, body, signed(body, timestamp=int(time.time()) - 290)).status_code == 200
 
 
+def test_a_timestamp_ahead_of_the_clock_by_more_than_the_tolerance_is_refused(client, signed, redis_db):
+    body = body_of()
+    response = post(client, body, signed(body, timestamp=int(time.time()) + 301))
+    assert response.status_code == 400
+    assert "ahead of this server's clock" in response.get_json()["error"]
+    assert redis_db.dbsize() == 0
+
+
+def test_a_sender_clock_a_little_ahead_is_accepted(client, signed):
+    body = body_of()
+    assert post(client, body, signed(body, timestamp=int(time.time()) + 60)).status_code == 200
+
+
 def test_rotated_secret_previous_only_is_accepted(client, signed):
     body = body_of()
     assert post(client, body, signed(body, secrets=("whsec_test_previous",))).status_code == 200
