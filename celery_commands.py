@@ -44,4 +44,4 @@ class LazyGroup(click.Group):
 dlq = LazyGroup("dlq", "tasks.dlq_cli:dlq",
                 help="Dead-letter queue: list | show ID | retry ID | retry --all | purge")
 payouts = LazyGroup("payouts", "tasks.payouts_cli:main",
-                    help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID")
+                    help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")

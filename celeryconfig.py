@@ -71,8 +71,10 @@ timezone = "UTC"
 enable_utc = True
 
 # Catch-up of Stripe events the receiver never got (tasks/catchup.py), run by `celery -A tasks beat`.
-imports = ("tasks.catchup",)
+imports = ("tasks.catchup", "tasks.payout_recheck")
 beat_schedule: dict = {
     "stripe-catch-up": {"task": "catchup.run",
                         "schedule": float(os.environ.get("CATCHUP_INTERVAL_SECONDS", "900"))},
+    "payout-recheck": {"task": "payouts.recheck",
+                       "schedule": float(os.environ.get("PAYOUT_RECHECK_SECONDS", "900"))},
 }

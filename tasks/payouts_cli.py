@@ -3,6 +3,8 @@
     list                       the latest payouts with their verdict
     show PO_ID [--json|--csv]  one payout: totals per currency, delta, unmatched transactions
     reconcile PO_ID            rebuild the report now (after late postings), then show it
+    recheck                    reconcile again every recent payout whose missing documents are now in
+                               Epicor (what the worker's beat task does every PAYOUT_RECHECK_SECONDS)
 
 Reads the reports the ``payout.paid`` flow stores in Redis (``REDIS_URL``); ``reconcile`` also needs
 the Stripe and Epicor settings, like the worker. Exit status 0 when the payout is reconciled, 1 when
@@ -51,7 +53,7 @@ def _show(report: dict[str, Any] | None, as_json: bool, as_csv: bool) -> None:
     sys.exit(0 if report["status"] == "reconciled" else 1)
 
 
-@click.group(name="payouts", help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID")
+@click.group(name="payouts", help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")
 def main() -> None:
     """Command group."""
 
@@ -91,6 +93,26 @@ def reconcile_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
         click.echo(f"Not reconciled: {skipped}", err=True)
         sys.exit(2)
     _show(report or None, as_json, as_csv)
+
+
+@main.command("recheck", help="Reconcile again every recent payout whose missing documents are now in Epicor.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was checked and reconciled as JSON.")
+def recheck_command(as_json: bool) -> None:
+    from tasks.payout_recheck import run_locked
+
+    summary = run_locked()
+    if summary is None:
+        click.echo("Another recheck is running.", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{summary['checked']} payouts with unmatched transactions checked; "
+               f"{len(summary['reconciled'])} reconciled again, {len(summary['failed'])} failed.")
+    for done in summary["reconciled"]:
+        click.echo(f"  {done['payout']}: {done['status']}, {done['unmatched']} unmatched")
+    for failed in summary["failed"]:
+        click.echo(f"  {failed['payout']}: not reconciled ({failed['reason']})")
 
 
 if __name__ == "__main__":

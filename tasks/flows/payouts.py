@@ -5,7 +5,8 @@ transform sorts and totals them (``tasks.mapping.payouts``); post looks their ex
 up in Epicor in batches (cash receipts first, then AR invoices and credit memos), read-only; the
 status-update stage stores the report in Redis, where the CLI (``python -m tasks.payouts_cli``), the
 JSON and the CSV endpoints read it. The report is rebuilt on every run, so a payout that arrived
-before its last sale was posted is brought up to date by running it again (``reconcile``).
+before its last sale was posted is brought up to date by running it again: ``reconcile`` by hand,
+or ``tasks.payout_recheck`` from beat once the missing documents are in Epicor.
 
 Only automatic payouts can be reconciled: Stripe lists balance transactions by payout for those
 alone, so a manual payout is acknowledged as ``ignored``.

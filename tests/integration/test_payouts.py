@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,20 @@ def test_payout_with_an_unposted_sale_and_a_wrong_amount_is_a_mismatch_in_json_c
 def test_unknown_payout_is_404(harness):
     response = harness.http.get(f"{harness.stack.web_url}/api/payouts/po_never", timeout=10)
     assert response.status_code == 404
+
+
+def test_a_late_sale_is_matched_by_the_worker_s_recheck_without_anyone_asking(harness, stack):
+    from celery import Celery
+
+    late = harness.create_payment(amount=2100, currency="gbp", customer=customer("late1"))
+    payout = paid_out(harness, "gbp", [late["charge"]["id"]])
+    payout_id = payout["payout"]["id"]
+    assert [t["source"] for t in report_of(harness, payout_id)["unmatched"]] == [late["charge"]["id"]]
+
+    post_all_events(harness, late)  # the sale reaches Epicor after the payout was reconciled
+    sender = Celery(broker=stack.redis_url)
+    sender.send_task("payouts.recheck", queue="pipeline")  # what beat sends every PAYOUT_RECHECK_SECONDS
+    deadline = time.monotonic() + 60
+    while (report := report_of(harness, payout_id))["unmatched"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert report["unmatched"] == [] and report["status"] == "reconciled", report

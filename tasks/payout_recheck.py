@@ -1,0 +1,85 @@
+"""Payout reports brought up to date by themselves when a late document reaches Epicor.
+
+A payout often arrives before every sale, refund or dispute in it is posted (a sale dead-lettered
+and replayed tomorrow, a refund still in its chain). Its report then shows those transactions
+unmatched. Every ``PAYOUT_RECHECK_SECONDS`` (default 900) from Celery beat (task
+``payouts.recheck``), and on demand (``celery -A tasks payouts recheck``), each report of the last
+``PAYOUT_RECHECK_DAYS`` (30) that still has unmatched transactions is checked against Epicor: one
+read-only look-up of just those references (in batches of twenty). When any of them is now there,
+the payout is reconciled again (Stripe's transaction list and every Epicor look-up, as
+``payouts reconcile`` does) and its report replaced. Nothing changes, and Stripe is not called, for a
+report whose missing documents are still missing. Runs never overlap (a lock); a payout that fails
+to reconcile is logged and tried again on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from tasks import celery_app, store
+from tasks.context import Context, context_for
+from tasks.errors import PipelineError, RetryableError, classify
+from tasks.flows.payouts import epicor_documents, load_report, reconcile_now
+from tasks.mapping.payouts import references
+from tasks.settings import env_int
+
+log = logging.getLogger(__name__)
+
+
+def recheck_days() -> int:
+    return env_int("PAYOUT_RECHECK_DAYS", 30)
+
+
+def waiting_reports(now: float, days: int) -> list[dict[str, Any]]:
+    """Reports of payouts that arrived in the last ``days`` days and still have unmatched transactions."""
+    ids = store.client().zrangebyscore(store.key("payouts"), now - days * 86400, "+inf")
+    reports = (load_report(str(payout_id)) for payout_id in ids)
+    return [report for report in reports if report and report.get("unmatched")]
+
+
+def missing_references(report: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(ref for row in report["unmatched"] for ref in references(row)))
+
+
+def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
+    """One pass; returns what it looked at and what it reconciled again."""
+    now = time.time() if now is None else now
+    summary: dict[str, Any] = {"checked": 0, "reconciled": [], "failed": []}
+    for report in waiting_reports(now, recheck_days()):
+        summary["checked"] += 1
+        payout_id = report["payout"]
+        try:
+            if not epicor_documents(ctx, missing_references(report)):
+                continue
+            fresh = reconcile_now(ctx, payout_id)
+        except Exception as exc:  # noqa: BLE001 - one payout's trouble must not stop the others
+            error: PipelineError = classify(exc)
+            log.warning("payout %s not reconciled again: %s", payout_id, error.reason)
+            summary["failed"].append({"payout": payout_id, "reason": error.reason})
+            continue
+        log.info("payout %s reconciled again: %s, %s unmatched", payout_id, fresh.get("status"),
+                 len(fresh.get("unmatched") or []))
+        summary["reconciled"].append({"payout": payout_id, "status": fresh.get("status"),
+                                      "unmatched": len(fresh.get("unmatched") or [])})
+    return summary
+
+
+def run_locked() -> dict[str, Any] | None:
+    """A pass unless another one is running (then None)."""
+    try:
+        with store.locked("payout-recheck", timeout=900, wait=0.5):
+            return recheck(context_for({}))
+    except RetryableError:
+        log.info("payout recheck already running; skipped")
+        return None
+
+
+@celery_app.task(name="payouts.recheck", ignore_result=True)
+def run_recheck() -> None:
+    """The beat task."""
+    summary = run_locked()
+    if summary and (summary["reconciled"] or summary["failed"]):
+        log.info("payout recheck: %s reports waiting, %s reconciled again, %s failed", summary["checked"],
+                 len(summary["reconciled"]), len(summary["failed"]))
