@@ -1,7 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /srv
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-COPY pyproject.toml README.md celeryconfig.py celery_commands.py flowerconfig.py gunicorn_conf.py ./
+COPY pyproject.toml README.md celeryconfig.py celery_commands.py cpu_affinity.py flowerconfig.py gunicorn_conf.py ./
 COPY app ./app
 COPY tasks ./tasks
 COPY sandbox ./sandbox

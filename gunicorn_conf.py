@@ -4,7 +4,7 @@ Only what the command line does not say. Workers, threads, bind address and logg
 command line (Procfile, compose file), which overrides anything set here.
 
 - Each worker process keeps to one CPU right after it is forked, before it starts its threads
-  (``WEB_CPU_AFFINITY``: ``auto``, ``off`` or a CPU list; see ``tasks/affinity.py``).
+  (``WEB_CPU_AFFINITY``: ``auto``, ``off`` or a CPU list; see ``cpu_affinity.py``).
 - Idle kept-alive connections stay open 75 s instead of gunicorn's 2 s, longer than a load
   balancer's usual idle timeout (60 s), so the client side closes idle connections first and never
   reuses one that gunicorn is closing.
@@ -24,7 +24,7 @@ keepalive = 75
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    from tasks import affinity
+    import cpu_affinity as affinity
 
     setting = os.environ.get("WEB_CPU_AFFINITY") or "auto"
     try:

@@ -223,8 +223,8 @@ def tree_peak_rss_mb(pid: int) -> float:
 
 def keep_on_one_cpu(pid: int) -> int:
     """Put a started baseline process, every thread of it, on the CPU one of the service's processes
-    would choose (``auto``, tasks/affinity.py); threads it starts later inherit it."""
-    from tasks.affinity import choose_cpu, pinned_elsewhere
+    would choose (``auto``, cpu_affinity.py); threads it starts later inherit it."""
+    from cpu_affinity import choose_cpu, pinned_elsewhere
 
     cpu = choose_cpu(os.sched_getaffinity(0), pinned_elsewhere(own_pid=pid))
     for task in Path(f"/proc/{pid}/task").iterdir():

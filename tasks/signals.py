@@ -55,14 +55,13 @@ def quiet_stripe_sdk(**_: Any) -> None:
         logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
-
 _placement: list[tuple[int, str]] = []  # said once the worker's logging is set up (worker_ready)
 
 
 @worker_init.connect
 def keep_worker_on_one_cpu(sender: Any = None, **_: Any) -> None:
-    """``WORKER_CPU_AFFINITY`` (tasks/affinity.py), before the pool's threads start."""
-    from tasks import affinity
+    """``WORKER_CPU_AFFINITY`` (cpu_affinity.py), before the pool's threads start."""
+    import cpu_affinity as affinity
 
     pool = getattr(sender, "pool_cls", None) or os.environ.get("WORKER_POOL", "threads")
     setting = os.environ.get("WORKER_CPU_AFFINITY") or "auto"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import affinity
+import cpu_affinity as affinity
 
 
 def test_cpu_lists_are_read_as_the_kernel_writes_them():
@@ -80,7 +80,7 @@ def test_every_thread_of_the_process_and_every_later_one_is_kept_on_the_chosen_c
     # In a child interpreter, so the test process itself stays unpinned.
     code = textwrap.dedent("""
         import os, threading, time
-        from tasks import affinity
+        import cpu_affinity as affinity
         stop = threading.Event()
         early = threading.Thread(target=stop.wait); early.start()
         chosen = affinity.apply("auto", "threads")
@@ -108,7 +108,7 @@ def test_processes_that_start_together_take_different_cpus(tmp_path):
     go = tmp_path / "go"
     code = textwrap.dedent(f"""
         import os, time
-        from tasks import affinity
+        import cpu_affinity as affinity
         pin = affinity.pin_process
         def slow_pin(cpus):  # widens the window between choosing a CPU and taking it
             time.sleep(0.2)
