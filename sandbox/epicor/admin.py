@@ -4,8 +4,9 @@
 ``GET/PUT faults`` read or merge the fault switches; ``POST parts`` add a part (how a test "fixes the
 cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode and the outbound
 events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POST stats/reset``
-the REST call counts. Bodies are JSON whatever the Content-Type says; a bad
-body is a 400 with the same error shape as the REST API.
+the REST call counts; ``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
+accountant would (documents marked posted, the group removed). Bodies are JSON whatever the
+Content-Type says; a bad body is a 400 with the same error shape as the REST API.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from .body import json_object, parse_body
+from .documents.groups import POSTED_WITH, post_group
 from .errors import api_error
 from .events import SETTING_NAMES
 from .responses import json_response
@@ -42,6 +44,8 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
     for (rule, method), view in routes.items():
         endpoint = f"admin_{rule.strip('/').replace('/', '_')}_{method.lower()}"
         bp.add_url_rule(PREFIX + rule, endpoint, view, methods=[method])
+    bp.add_url_rule(PREFIX + "/groups/<set_name>/<group_id>/post", "admin_groups_post",
+                    lambda set_name, group_id: _post_group(state, set_name, group_id), methods=["POST"])
 
 
 def _json_object() -> dict[str, Any]:
@@ -76,6 +80,16 @@ def _put_settings(state: EpicorState) -> Response:
         state.strict_parts = settings["strict_parts"]
     state.events.configure(settings)
     return json_response(state.settings())
+
+
+def _post_group(state: EpicorState, set_name: str, group_id: str) -> Response:
+    """What the accountant's posting does, as far as the integration can see (documents/groups.py)."""
+    if set_name not in POSTED_WITH:
+        raise api_error(404, f"Not a group set: {set_name} (InvcGrps or CashGrps).")
+    posted = post_group(state.store, state.company, set_name, group_id)
+    if posted is None:
+        raise api_error(404, f"No {set_name} group {group_id}.")
+    return json_response(posted)
 
 
 def _reset_stats(state: EpicorState) -> Response:

@@ -83,6 +83,22 @@ class RowStore:
         with self.lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
+    def remove(self, set_name: str, key: tuple) -> dict | None:
+        """Delete one committed row (what Epicor does to a group it posts); the removed row, or None.
+
+        Outside any transaction, for the admin routes. The set's look-up indexes and aggregate tables
+        are dropped, to be rebuilt from the remaining rows when next asked for.
+        """
+        with self.lock:
+            row = self._rows[set_name].pop(key, None)
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM rows WHERE entity_set = ? AND row_key = ?",
+                             (set_name, json.dumps(list(key))))
+            self._indexes.forget(set_name)
+            self._aggregates.forget(set_name)
+            return row
+
     def wipe(self) -> None:
         """Delete every row, counter and meta value."""
         with self.lock:
@@ -289,6 +305,10 @@ class _Indexes:
             columns[column] = index
         return index
 
+    def forget(self, set_name: str) -> None:
+        """Drop the set's indexes (after a row was removed); rebuilt on demand."""
+        self._by_set.pop(set_name, None)
+
     def update(self, set_name: str, rows: dict[tuple, dict]) -> None:
         """Move the keys of ``rows`` (about to replace the committed ones) to their new buckets."""
         columns = self._by_set.get(set_name)
@@ -355,6 +375,11 @@ class _Aggregates:
             group = tuple(row.get(name) for name in names)
             table[group] = _fold(kind, table.get(group), row.get(column))
         return table
+
+    def forget(self, set_name: str) -> None:
+        """Drop the set's tables (after a row was removed); rebuilt on demand."""
+        for spec in [spec for spec in self._tables if spec[1] == set_name]:
+            del self._tables[spec]
 
     def update(self, set_name: str, rows: dict[tuple, dict]) -> None:
         """Account for ``rows`` replacing the committed rows with their keys."""

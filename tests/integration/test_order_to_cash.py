@@ -156,3 +156,29 @@ def test_a_later_event_of_a_posted_payment_finishes_without_calling_stripe_or_ep
     assert len(harness.http.get(f"{sandbox}/_sandbox/stripe/requests", timeout=5).json()["requests"]) == stripe_calls
     assert harness.http.get(f"{sandbox}/_sandbox/epicor/stats", timeout=5).json()["total"] == epicor_calls
     assert_one_set(documents_for(harness.epicor(), payment), "18.00", "USD")
+
+
+def test_a_payment_after_the_accountant_posted_the_day_s_groups_goes_into_the_groups_opened_again(harness):
+    before = harness.create_payment(amount=1900, currency="usd", customer={**CUSTOMER, "email": "posted@acme.example"})
+    assert {r["state"] for r in post_all_events(harness, before)} == {"done"}
+    docs = documents_for(harness.epicor(), before)
+    invoice_group, cash_group = docs["invoices"][0]["GroupID"], docs["receipts"][0]["GroupID"]
+    for set_name, group_id in (("InvcGrps", invoice_group), ("CashGrps", cash_group)):
+        answer = harness.http.post(f"{harness.stack.sandbox_url}/_sandbox/epicor/groups/{set_name}/{group_id}/post",
+                                   timeout=10)
+        assert answer.status_code == 200, answer.text
+
+    # The worker still believes both groups exist (it caches that for hours): Epicor refuses the
+    # documents, the worker sees the groups are gone, opens them again and posts there.
+    after = harness.create_payment(amount=2300, currency="usd", customer={**CUSTOMER, "email": "posted@acme.example"})
+    records = post_all_events(harness, after)
+    assert {r["state"] for r in records} == {"done"}, records
+    dump = harness.epicor()
+    docs_after = documents_for(dump, after)
+    assert_one_set(docs_after, "23.00", "USD")
+    assert docs_after["invoices"][0]["GroupID"] == invoice_group and not docs_after["invoices"][0]["Posted"]
+    assert docs_after["receipts"][0]["GroupID"] == cash_group and not docs_after["receipts"][0]["Posted"]
+    assert any(g["GroupID"] == invoice_group for g in dump["InvcGrps"])
+    assert any(g["GroupID"] == cash_group for g in dump["CashGrps"])
+    posted_before = documents_for(dump, before)
+    assert posted_before["invoices"][0]["Posted"] and posted_before["receipts"][0]["Posted"]

@@ -86,12 +86,13 @@ def test_every_thread_of_the_process_and_every_later_one_is_kept_on_the_chosen_c
         chosen = affinity.apply("auto", "threads")
         late = threading.Thread(target=stop.wait); late.start()
         seen = set()
-        for task in os.listdir("/proc/self/task"):
+        tasks = os.listdir("/proc/self/task")  # while all three threads run
+        for task in tasks:
             for line in open(f"/proc/self/task/{task}/status"):
                 if line.startswith("Cpus_allowed_list:"):
                     seen.add(line.split(":")[1].strip())
         stop.set()
-        print(sorted(chosen), sorted(seen), len(os.listdir("/proc/self/task")))
+        print(sorted(chosen), sorted(seen), len(tasks))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     chosen, seen = out[0], out[1]

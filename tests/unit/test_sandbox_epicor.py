@@ -343,6 +343,51 @@ def test_invoice_group_duplicate_is_409(client):
                  "Ice.BLException", "BankAcctID")
 
 
+def post_group(client, set_name, group_id):
+    return client.post(f"/_sandbox/epicor/groups/{set_name}/{group_id}/post")
+
+
+def test_posting_an_invoice_group_removes_it_and_a_group_of_that_id_can_be_opened_again(client):
+    acme = customer(client)
+    invoice_group(client)
+    first = invoice(client, acme["CustNum"], [(1, 40)])
+    answer = post_group(client, "InvcGrps", "IN260304")
+    assert answer.status_code == 200 and answer.get_json()["ARInvoices"] == 1
+    assert get(client, "InvcGrps('EPIC06','IN260304')").status_code == 404
+    assert get(client, f"ARInvoices('EPIC06',{first['InvoiceNum']})").get_json()["Posted"] is True
+    # what the accountant's posting leaves for the integration: the next invoice is refused ...
+    refused = post(client, "ARInvoices", {"GroupID": "IN260304", "InvoiceType": "Mis", "CustNum": acme["CustNum"]})
+    assert_error(refused, 400, "Ice.BLException", "GroupID")
+    # ... until the group is opened again, whose total counts only its own invoices
+    invoice_group(client)
+    invoice(client, acme["CustNum"], [(2, 5)])
+    assert get(client, "InvcGrps('EPIC06','IN260304')").get_json()["TotalInvAmt"] == 10
+    assert post_group(client, "InvcGrps", "IN260304").get_json()["ARInvoices"] == 1  # not the posted one again
+
+
+def test_posting_a_cash_group_marks_its_receipts_and_their_lines(client):
+    acme = customer(client)
+    invoice_group(client)
+    sale = invoice(client, acme["CustNum"], [(1, 40)])
+    cash_group(client)
+    head = receipt(client, acme["CustNum"], 40)
+    assert apply_cash(client, head, sale["InvoiceNum"], 40).status_code == 201
+    answer = post_group(client, "CashGrps", "SC260304").get_json()
+    assert (answer["CashRecs"], answer["CashDtls"]) == (1, 1)
+    assert get(client, "CashGrps('EPIC06','SC260304')").status_code == 404
+    assert get(client, f"CashRecs('EPIC06','SC260304',{head['HeadNum']})").get_json()["Posted"] is True
+    assert_error(post(client, "CashRecs", {"GroupID": "SC260304", "TranType": "PayInv", "CustNum": acme["CustNum"],
+                                           "DocTranAmt": 5}), 400, "Ice.BLException", "GroupID")
+    cash_group(client)
+    receipt(client, acme["CustNum"], 7)
+    assert get(client, "CashGrps('EPIC06','SC260304')").get_json()["TotalCashReceived"] == 7
+
+
+def test_posting_an_unknown_group_or_set_is_404(client):
+    assert post_group(client, "InvcGrps", "NOPE").status_code == 404
+    assert post_group(client, "Customers", "X").status_code == 404
+
+
 def test_adv_invoice_needs_an_order_of_the_same_customer(client):
     euro = customer(client, "EURO", CurrencyCode="EUR")
     other = customer(client, "OTHER")

@@ -132,3 +132,21 @@ def test_filter_lookups_match_filtering_every_row():
         [("ExternalID", "x"), ("CustNum", Decimal(1))]
     assert required_equalities(compile_filter("ExternalID eq 'x' or CustNum eq 1", columns, "T")) == []
     assert required_equalities(compile_filter("CreditLimit eq 10.1", columns, "T")) == []
+
+
+def test_a_removed_row_is_gone_from_look_ups_totals_and_the_database(tmp_path):
+    path = str(tmp_path / "epicor.sqlite3")
+    store = RowStore(path)
+    with store.transaction() as txn:
+        for head, group in enumerate(["G1", "G1", "G2"], start=1):
+            txn.insert("CashRecs", receipt(group, head, 10.0 * head))
+    with store.transaction() as txn:  # indexes and totals built before the removal
+        check_against_scan(txn)
+    assert store.remove("CashRecs", ("EPIC06", "G1", 1))["DocTranAmt"] == 10
+    assert store.remove("CashRecs", ("EPIC06", "G1", 1)) is None
+    with store.transaction() as txn:
+        check_against_scan(txn)
+        assert [row["HeadNum"] for row in txn.where("CashRecs", GroupID="G1")] == [2]
+        assert txn.total("CashRecs", "DocTranAmt", Company="EPIC06", GroupID="G1") == 20
+    with RowStore(path).transaction() as txn:  # and after a restart
+        assert [row["HeadNum"] for row in txn.rows("CashRecs")] == [2, 3]

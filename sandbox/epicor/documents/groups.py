@@ -5,9 +5,13 @@ invoice date; a cash group defaults TranDate to today and needs a known BankAcct
 the calling user. Totals (``TotalInvAmt``; ``TotalCashReceived``, ``TotalApplied``,
 ``UnappliedBalance``) are recomputed by the server whenever a document in the group changes.
 
-Posting is not emulated (the integration never posts). Epicor deletes a group when it is posted, so
-an existing group is an unposted one; an invoice group whose ``PostInProcess`` is true is treated as
-being posted and refuses new invoices.
+The integration never posts; the accountant does, in Epicor. Epicor deletes a group when it posts it,
+so an existing group is an unposted one; an invoice group whose ``PostInProcess`` is true is treated
+as being posted and refuses new invoices. ``post_group`` (the admin route ``POST
+/_sandbox/epicor/groups/<InvcGrps|CashGrps>/<GroupID>/post``) emulates posting as far as the
+integration can see it: the group's documents are marked ``Posted`` and the group is removed, so a
+document sent to it is refused and a group with the same ``GroupID`` can be created again, whose
+totals count only its own (unposted) documents. Balances and the general ledger are not emulated.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from ..dates import fiscal_fields, today
 from ..errors import business_error
-from ..store import Txn
+from ..store import RowStore, Txn
 from .common import WriteContext, bank_or_fail, group_id_or_fail, insert_new, text
 
 INVOICE_GROUP, CASH_GROUP = "InvcGrp", "CashGrp"
@@ -85,17 +89,40 @@ def open_cash_group(txn: Txn, ctx: WriteContext, group_id: str, table: str) -> d
 
 
 def recompute_invoice_group(txn: Txn, company: str, group_id: str) -> None:
-    """``TotalInvAmt`` from the group's invoices."""
+    """``TotalInvAmt`` from the group's invoices (not those of an earlier, posted group of that id)."""
     group = txn.get("InvcGrps", (company, group_id))
-    group["TotalInvAmt"] = txn.total("ARInvoices", "DocInvoiceAmt", Company=company, GroupID=group_id)
+    group["TotalInvAmt"] = txn.total("ARInvoices", "DocInvoiceAmt", Company=company, GroupID=group_id,
+                                     Posted=False)
     txn.update("InvcGrps", group)
 
 
 def recompute_cash_group(txn: Txn, company: str, group_id: str) -> None:
-    """Received, applied and unapplied totals from the group's receipts."""
+    """Received, applied and unapplied totals from the group's receipts (unposted ones)."""
     group = txn.get("CashGrps", (company, group_id))
-    received = txn.total("CashRecs", "DocTranAmt", Company=company, GroupID=group_id)
-    applied = txn.total("CashRecs", "DocAppliedAmt", Company=company, GroupID=group_id)
+    received = txn.total("CashRecs", "DocTranAmt", Company=company, GroupID=group_id, Posted=False)
+    applied = txn.total("CashRecs", "DocAppliedAmt", Company=company, GroupID=group_id, Posted=False)
     group.update(TotalCashReceived=received, TotalApplied=applied,
                  UnappliedBalance=received - applied)
     txn.update("CashGrps", group)
+
+
+# Each group set, with the document sets (and their GroupID column) whose rows posting marks.
+POSTED_WITH = {"InvcGrps": ("ARInvoices",), "CashGrps": ("CashRecs", "CashDtls")}
+
+
+def post_group(store: RowStore, company: str, set_name: str, group_id: str) -> dict[str, Any] | None:
+    """Post a group as the accountant would: its documents marked posted, the group removed.
+    What was posted (counts by set), or None when there is no such group."""
+    if set_name not in POSTED_WITH:
+        raise ValueError(f"not a group set: {set_name}")
+    with store.transaction() as txn:
+        if txn.get(set_name, (company, group_id)) is None:
+            return None
+        posted: dict[str, Any] = {"set": set_name, "GroupID": group_id}
+        for documents in POSTED_WITH[set_name]:
+            rows = [dict(row) for row in txn.where(documents, Company=company, GroupID=group_id, Posted=False)]
+            for row in rows:
+                txn.update(documents, {**row, "Posted": True})
+            posted[documents] = len(rows)
+    store.remove(set_name, (company, group_id))
+    return posted
