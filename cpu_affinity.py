@@ -27,6 +27,7 @@ affinity (macOS), nothing happens.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -105,7 +106,7 @@ def target_cpus(setting: str, allowed: set[int], taken: Counter[int] | None = No
         if not candidates:
             raise AffinityError(f"CPU affinity {setting!r} names none of the CPUs this process may use "
                                 f"({sorted(allowed)})")
-    if candidates == allowed and len(allowed) <= 1:
+    if len(allowed) <= 1:
         return None  # nothing to choose and nothing to restrict
     return {choose_cpu(candidates, pinned_elsewhere() if taken is None else taken)}
 
@@ -162,3 +163,18 @@ def apply(setting: str, pool: object) -> set[int] | None:
     if pool_name(pool) not in SINGLE_INTERPRETER_POOLS:
         return None
     return keep_on_one_cpu(setting)
+
+
+def place(variable: str, pool: object = "threads") -> tuple[int, str] | None:
+    """Apply the setting in the environment variable ``variable`` (default ``auto``) to this process;
+    what to log about it (level, text to follow the process's name), or None when nothing was done."""
+    setting = os.environ.get(variable) or "auto"
+    try:
+        cpus = apply(setting, pool)
+    except AffinityError as exc:
+        return logging.WARNING, f"runs where the operating system puts it: {exc}"
+    except OSError as exc:  # a container may forbid changing affinity
+        return logging.WARNING, f"could not be kept on one CPU ({exc}); {variable}=off silences this"
+    if not cpus:
+        return None
+    return logging.INFO, f"kept on CPU {','.join(map(str, sorted(cpus)))} ({variable}={setting})"

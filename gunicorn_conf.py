@@ -17,27 +17,17 @@ command line (Procfile, compose file), which overrides anything set here.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 keepalive = 75
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    import cpu_affinity as affinity
+    import cpu_affinity
 
-    setting = os.environ.get("WEB_CPU_AFFINITY") or "auto"
-    try:
-        cpus = affinity.keep_on_one_cpu(setting)
-    except affinity.AffinityError as exc:
-        server.log.warning("%s; receiver worker %s runs where the operating system puts it", exc, worker.pid)
-    except OSError as exc:  # a container may forbid changing affinity
-        server.log.warning("could not keep receiver worker %s on one CPU (%s); WEB_CPU_AFFINITY=off "
-                           "silences this", worker.pid, exc)
-    else:
-        if cpus:
-            server.log.info("receiver worker %s kept on CPU %s (WEB_CPU_AFFINITY=%s)", worker.pid,
-                            ",".join(map(str, sorted(cpus))), setting)
+    placed = cpu_affinity.place("WEB_CPU_AFFINITY")
+    if placed:
+        server.log.log(placed[0], "receiver worker %s %s", worker.pid, placed[1])
 
 
 def pre_request(worker: Any, req: Any) -> None:

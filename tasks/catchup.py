@@ -34,7 +34,6 @@ from tasks import celery_app, store
 from tasks.api import payment_hint, receive
 from tasks.connectors.stripe_api import StripeConnector
 from tasks.context import context_for
-from tasks.errors import RetryableError
 from tasks.flows import flow_for
 
 log = logging.getLogger(__name__)
@@ -121,12 +120,10 @@ def _consider(event: dict[str, Any], summary: dict[str, Any], dry_run: bool) -> 
 def run_locked(days: float | None = None, dry_run: bool = False) -> dict[str, Any] | None:
     """A catch-up run unless another one is in progress (then None)."""
     ctx = context_for({})
-    try:
-        with store.locked("catchup", timeout=900, wait=0.5):
-            return catch_up(ctx.stripe, days=days, dry_run=dry_run)
-    except RetryableError:
+    summary = store.unless_running("catchup", lambda: catch_up(ctx.stripe, days=days, dry_run=dry_run), timeout=900)
+    if summary is None:
         log.info("catch-up already running; skipped")
-        return None
+    return summary
 
 
 @celery_app.task(name="catchup.run", ignore_result=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from tasks import celery_app, store
 from tasks.context import Context, context_for
-from tasks.errors import PipelineError, RetryableError, classify
+from tasks.errors import PipelineError, classify
 from tasks.flows.payouts import epicor_documents, load_report, reconcile_now
 from tasks.mapping.payouts import references
 from tasks.settings import env_int
@@ -68,12 +68,10 @@ def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
 
 def run_locked() -> dict[str, Any] | None:
     """A pass unless another one is running (then None)."""
-    try:
-        with store.locked("payout-recheck", timeout=900, wait=0.5):
-            return recheck(context_for({}))
-    except RetryableError:
+    summary = store.unless_running("payout-recheck", lambda: recheck(context_for({})), timeout=900)
+    if summary is None:
         log.info("payout recheck already running; skipped")
-        return None
+    return summary
 
 
 @celery_app.task(name="payouts.recheck", ignore_result=True)

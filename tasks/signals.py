@@ -61,21 +61,12 @@ _placement: list[tuple[int, str]] = []  # said once the worker's logging is set 
 @worker_init.connect
 def keep_worker_on_one_cpu(sender: Any = None, **_: Any) -> None:
     """``WORKER_CPU_AFFINITY`` (cpu_affinity.py), before the pool's threads start."""
-    import cpu_affinity as affinity
+    import cpu_affinity
 
     pool = getattr(sender, "pool_cls", None) or os.environ.get("WORKER_POOL", "threads")
-    setting = os.environ.get("WORKER_CPU_AFFINITY") or "auto"
-    try:
-        cpus = affinity.apply(setting, pool)
-    except affinity.AffinityError as exc:
-        _placement.append((logging.WARNING, f"{exc}; the worker runs where the operating system puts it"))
-    except OSError as exc:  # a container may forbid changing affinity
-        _placement.append((logging.WARNING, f"could not keep the worker on one CPU ({exc}); "
-                                            "WORKER_CPU_AFFINITY=off silences this"))
-    else:
-        if cpus:
-            _placement.append((logging.INFO, f"worker kept on CPU {','.join(map(str, sorted(cpus)))} "
-                                             f"(WORKER_CPU_AFFINITY={setting})"))
+    placed = cpu_affinity.place("WORKER_CPU_AFFINITY", pool)
+    if placed:
+        _placement.append((placed[0], f"worker {placed[1]}"))
 
 
 @worker_ready.connect

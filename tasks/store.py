@@ -21,16 +21,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 
 from tasks.errors import RetryableError
 from tasks.settings import env_int, get_settings
+
+T = TypeVar("T")
 
 PREFIX = "sec"
 STAGE_TTL = 60 * 60 * 24 * 35
@@ -327,6 +329,21 @@ def _remember_locally(name: str, value: str, seconds: float) -> None:
     _local_cache[name] = (value, time.monotonic() + seconds)
 
 
+def _acquire(name: str, timeout: int | None, wait: float) -> Any:
+    """The lock ``name`` (expiring after ``timeout`` s, ``LOCK_TIMEOUT_SECONDS`` by default), or None
+    when another holder kept it ``wait`` seconds."""
+    timeout = timeout or env_int("LOCK_TIMEOUT_SECONDS", 120)
+    lock = client().lock(key("lock", name), timeout=timeout, blocking_timeout=wait, thread_local=False)
+    return lock if lock.acquire() else None
+
+
+def _release(lock: Any) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:
+        pass  # expired while we worked; the journal and look-ups keep the next holder safe
+
+
 @contextmanager
 def locked(name: str, *, timeout: int | None = None, wait: float = 15.0) -> Iterator[None]:
     """Serialise a critical section across workers; a busy lock is a retryable condition.
@@ -334,14 +351,22 @@ def locked(name: str, *, timeout: int | None = None, wait: float = 15.0) -> Iter
     The lock expires after ``timeout`` seconds (``LOCK_TIMEOUT_SECONDS``, 120 by default) so that a
     worker killed while holding it blocks that customer's postings only that long.
     """
-    timeout = timeout or env_int("LOCK_TIMEOUT_SECONDS", 120)
-    lock = client().lock(key("lock", name), timeout=timeout, blocking_timeout=wait, thread_local=False)
-    if not lock.acquire():
+    lock = _acquire(name, timeout, wait)
+    if lock is None:
         raise RetryableError(f"Another worker is posting for {name}", reason="pipeline.lock_busy", retry_after=2)
     try:
         yield
     finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            pass  # expired while we worked; the journal and look-ups keep the next holder safe
+        _release(lock)
+
+
+def unless_running(name: str, run: Callable[[], T], *, timeout: int) -> T | None:
+    """``run()`` under the lock ``name``, or None at once when another run holds it (a periodic job
+    that must not overlap itself). What ``run`` raises propagates: it is never taken for a busy lock."""
+    lock = _acquire(name, timeout, wait=0.5)
+    if lock is None:
+        return None
+    try:
+        return run()
+    finally:
+        _release(lock)

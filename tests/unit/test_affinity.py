@@ -132,3 +132,15 @@ def test_processes_that_start_together_take_different_cpus(tmp_path):
     assert set(chosen) <= set(allowed)
     assert max(counts.values()) - min(counts.get(cpu, 0) for cpu in allowed) <= 1 + sum(
         affinity.pinned_elsewhere().values())  # spread out, unless other pinned processes skew it
+
+
+def test_what_a_process_says_about_its_placement(monkeypatch):
+    import logging
+
+    monkeypatch.setenv("WEB_CPU_AFFINITY", "off")
+    assert affinity.place("WEB_CPU_AFFINITY") is None
+    monkeypatch.setenv("WEB_CPU_AFFINITY", "4096")
+    level, text = affinity.place("WEB_CPU_AFFINITY")
+    assert level == logging.WARNING and "names none of the CPUs" in text
+    monkeypatch.setenv("WORKER_CPU_AFFINITY", "auto")
+    assert affinity.place("WORKER_CPU_AFFINITY", "prefork") is None  # before anything is tried
