@@ -11,6 +11,7 @@ queued; then its chain is published.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -131,3 +132,108 @@ def payout_report_csv(payout_id: str) -> str | None:
 
     report = payout_report(payout_id)
     return report_csv(report) if report else None
+
+
+# -- the operator console's live figures (app/console/views: overview, payouts, sync) --------------
+# Redis is read in a few pipelined round trips per call; the console polls every few seconds, never
+# per event. Every function raises ``QueueUnavailable`` when Redis cannot be read.
+WORKER_PING_CACHE_SECONDS = 5.0
+_worker_ping: dict[str, Any] = {"at": 0.0, "names": []}
+EVENT_SUMMARY_FIELDS = ("flow", "type", "source", "state", "stage", "object_id", "attempts", "last_error",
+                        "received_at", "updated_at", "epicor_keys")
+
+
+def payout_reports(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest payout reconciliation reports first, without their transaction lists."""
+    from tasks.flows.payouts import recent_reports
+
+    try:
+        return recent_reports(limit)
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+
+
+def live_figures() -> dict[str, Any]:
+    """What Redis knows now: {"queues": {queue: depth}, "dead_letters": n, "unfinished": n,
+    "oldest_unfinished_at": received time or None, "epicor"/"stripe": their last answers,
+    "periodic": {beat task: last run}} (times are Unix seconds)."""
+    import celeryconfig
+    from tasks import dlq, liveness
+    from tasks.broker import queue_depth
+
+    try:
+        client = store.client()
+        figures: dict[str, Any] = {"queues": {queue.name: queue_depth(client, queue.name)
+                                              for queue in celeryconfig.task_queues}}
+        pipe = client.pipeline(transaction=False)
+        pipe.zcard(dlq.INDEX_KEY)
+        pipe.zcard(store.INFLIGHT_KEY)
+        pipe.zrange(store.INFLIGHT_KEY, 0, 0)
+        dead, unfinished, oldest = pipe.execute()
+        figures.update(dead_letters=int(dead), unfinished=int(unfinished),
+                       oldest_unfinished_at=_received_at(oldest[0]) if oldest else None, **liveness.read())
+        return figures
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+
+
+def _received_at(event_id: str) -> float | None:
+    found = store.client().hget(store.key("event", event_id), "received_at")
+    return float(found) if found else None
+
+
+def workers_alive(timeout: float = 1.0) -> list[str]:
+    """Names of the Celery workers that answered a broadcast ping, remembered for a few seconds so a
+    console polled by several browsers pings the workers once."""
+    import time
+
+    from tasks import celery_app
+
+    if time.monotonic() - _worker_ping["at"] < WORKER_PING_CACHE_SECONDS:
+        return list(_worker_ping["names"])
+    try:
+        replies = celery_app.control.ping(timeout=timeout) or []
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    names = sorted(name for reply in replies for name in reply)
+    _worker_ping.update(at=time.monotonic(), names=names)
+    return names
+
+
+def unfinished_events(flows: tuple[str, ...], limit: int = 200, scan: int = 2000) -> list[dict[str, Any]]:
+    """Events of ``flows`` not finished yet (received, processing or retrying), latest progress first;
+    at most ``scan`` of the in-flight index are looked at."""
+    try:
+        client = store.client()
+        ids = [str(event_id) for event_id in client.zrevrange(store.INFLIGHT_KEY, 0, scan - 1)]
+        pipe = client.pipeline(transaction=False)
+        for event_id in ids:
+            pipe.hmget(store.key("event", event_id), list(EVENT_SUMMARY_FIELDS))
+        rows = pipe.execute() if ids else []
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    found = [{"id": event_id, **{name: _decoded(value) for name, value in zip(EVENT_SUMMARY_FIELDS, row)
+                                 if value is not None}} for event_id, row in zip(ids, rows)]
+    return [event for event in found if event.get("flow") in flows][:limit]
+
+
+def _decoded(value: str) -> Any:
+    """A field of an event's hash as ``tasks.store`` wrote it: JSON for dicts and lists, else text."""
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def dead_letters_of(flows: tuple[str, ...], limit: int = 200) -> list[dict[str, Any]]:
+    """Dead-letter records of ``flows`` (newest failure first), without their stage inputs."""
+    from tasks import dlq
+
+    try:
+        records = [record for record in dlq.list_records() if record.get("flow") in flows]
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    records.sort(key=lambda record: record["last_failed_at"], reverse=True)
+    return [{k: v for k, v in record.items() if k != "stage_input"} for record in records[:limit]]

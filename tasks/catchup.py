@@ -30,7 +30,7 @@ from typing import Any
 
 import click
 
-from tasks import celery_app, store
+from tasks import celery_app, liveness, store
 from tasks.api import payment_hint, receive
 from tasks.connectors.stripe_api import StripeConnector
 from tasks.context import context_for
@@ -129,6 +129,7 @@ def run_locked(days: float | None = None, dry_run: bool = False) -> dict[str, An
 @celery_app.task(name="catchup.run", ignore_result=True)
 def run_catchup() -> None:
     """The beat task: one run, its counts in the worker log."""
+    liveness.note_periodic_run("catchup.run")  # the console's beat tile
     summary = run_locked()
     if summary:
         log.info("catch-up listed %s events, queued %s", summary["listed"], summary["queued"])

@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from tasks import celery_app, store
+from tasks import celery_app, liveness, store
 from tasks.context import Context, context_for
 from tasks.errors import PipelineError, classify
 from tasks.flows.payouts import epicor_documents, load_report, reconcile_now
@@ -77,6 +77,7 @@ def run_locked() -> dict[str, Any] | None:
 @celery_app.task(name="payouts.recheck", ignore_result=True)
 def run_recheck() -> None:
     """The beat task."""
+    liveness.note_periodic_run("payouts.recheck")  # the console's beat tile
     summary = run_locked()
     if summary and (summary["reconciled"] or summary["failed"]):
         log.info("payout recheck: %s reports waiting, %s reconciled again, %s failed", summary["checked"],

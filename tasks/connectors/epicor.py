@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from tasks import liveness
 from tasks.connectors.http import PinnedSession, tls_verification
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
@@ -193,14 +194,19 @@ class EpicorClient:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
+            liveness.note_unreachable("epicor", "epicor.timeout")
             raise EpicorUnavailable(f"Epicor did not answer within {self.timeout:.0f} s",
                                     reason="epicor.timeout") from None
         except requests.ConnectionError:
+            liveness.note_unreachable("epicor", "epicor.connection")
             raise EpicorUnavailable("Epicor could not be reached", reason="epicor.connection") from None
         finally:
             self.slots.release()
         if response.status_code >= 400:
+            if response.status_code >= 500:
+                liveness.note_unreachable("epicor", f"epicor.http_{response.status_code}")
             raise classify_response(response)
+        liveness.note_success("epicor")  # the console's health tile; throttled in memory (tasks.liveness)
         return response
 
     # -- reads ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import stripe
 from stripe import _api_requestor as sdk_requestor
 from stripe import _util as sdk_util
 
+from tasks import liveness
 from tasks.connectors.http import PinnedSession
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
@@ -131,9 +132,13 @@ class StripeConnector:
     def _call(self, func: Callable[[], T]) -> T:
         self.calls += 1
         try:
-            return func()
+            answer = func()
         except stripe.StripeError as exc:
+            if isinstance(exc, stripe.APIConnectionError) or (getattr(exc, "http_status", None) or 0) >= 500:
+                liveness.note_unreachable("stripe", type(exc).__name__)
             raise classify_stripe_error(exc) from None
+        liveness.note_success("stripe")  # the console's health tile; throttled in memory (tasks.liveness)
+        return answer
 
     def _raw(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         """One call through the SDK's requestor; the answer as plain JSON dicts.
