@@ -143,16 +143,6 @@ EVENT_SUMMARY_FIELDS = ("flow", "type", "source", "state", "stage", "object_id",
                         "received_at", "updated_at", "epicor_keys")
 
 
-def payout_reports(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest payout reconciliation reports first, without their transaction lists."""
-    from tasks.flows.payouts import recent_reports
-
-    try:
-        return recent_reports(limit)
-    except _BROKER_ERRORS as exc:
-        raise QueueUnavailable(str(exc)) from None
-
-
 def live_figures() -> dict[str, Any]:
     """What Redis knows now: {"queues": {queue: depth}, "dead_letters": n, "unfinished": n,
     "oldest_unfinished_at": received time or None, "epicor"/"stripe": their last answers,
