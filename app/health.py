@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tasks.api import QueueUnavailable, event_status, ping
+from tasks.api import QueueUnavailable, configuration_faults, event_status, ping
 
 bp = Blueprint("health", __name__)
 
@@ -21,9 +21,15 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    if ping():
-        return jsonify({"status": "ready", "redis": "reachable"}), 200
-    return jsonify({"status": "not ready", "redis": "unreachable"}), 503
+    """Ready when Redis answers and no process has a configuration it cannot run with: the web's own
+    environment, and any worker or beat that refused to start (``tasks.preflight``). Webhooks are
+    still acknowledged and queued while not ready; the reason tells the operator what to fix."""
+    if not ping():
+        return jsonify({"status": "not ready", "redis": "unreachable"}), 503
+    faults = configuration_faults()
+    if faults:
+        return jsonify({"status": "not ready", "redis": "reachable", "configuration": faults}), 503
+    return jsonify({"status": "ready", "redis": "reachable"}), 200
 
 
 @bp.get("/api/events/<event_id>")

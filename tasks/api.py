@@ -116,6 +116,29 @@ def ping() -> bool:
         return False
 
 
+CONFIG_CHECK_SECONDS = 30.0  # /readyz is polled every few seconds; files and environment change rarely
+_config_check: dict[str, Any] = {"at": -CONFIG_CHECK_SECONDS, "problems": []}
+
+
+def configuration_faults() -> dict[str, str]:
+    """Why events cannot run, by process: ``web`` (this process's own environment, checked at most
+    every ``CONFIG_CHECK_SECONDS``) and each worker or beat that refused to start (``tasks.preflight``).
+    Empty when none; a Redis that cannot be read hides only the recorded ones (``ping`` reports it)."""
+    import time
+
+    from tasks import preflight
+    from tasks.settings import ConfigError
+
+    if time.monotonic() - _config_check["at"] >= CONFIG_CHECK_SECONDS:
+        _config_check.update(at=time.monotonic(), problems=preflight.configuration_problems("web"))
+    faults = {"web": "; ".join(_config_check["problems"])} if _config_check["problems"] else {}
+    try:
+        recorded = preflight.recorded_faults()
+    except (*_BROKER_ERRORS, ValueError, ConfigError):
+        recorded = {}
+    return faults | {role: str(entry.get("reason") or "") for role, entry in recorded.items()}
+
+
 def payout_report(payout_id: str) -> dict[str, Any] | None:
     """The stored reconciliation report of a payout (``GET /api/payouts/<id>``), or None."""
     from tasks.flows.payouts import load_report

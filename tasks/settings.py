@@ -13,12 +13,28 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(RuntimeError):
-    """A required setting is missing or malformed."""
+    """A required setting is missing or malformed: the operator's to fix, never a pipeline bug."""
+
+
+# Stripe's secret and restricted keys; a publishable key (pk_) or a webhook secret (whsec_) pasted by
+# mistake would be refused on every call.
+STRIPE_KEY_PREFIXES = ("sk_live_", "sk_test_", "rk_live_", "rk_test_")
+
+
+def url_problem(name: str, url: str) -> str | None:
+    """Why ``url`` cannot be a service address (scheme and host), or None when it can."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return f"{name} must be an http(s) address with a host, e.g. https://erp.example.com/KineticLive"
+    if parts.query or parts.fragment:
+        return f"{name} must not carry a query or fragment"
+    return None
 
 
 def env_value(name: str, default: str | None = None) -> str | None:
@@ -91,6 +107,11 @@ class Settings:
     def require_stripe(self) -> None:
         if not self.stripe_api_key:
             raise ConfigError("STRIPE_API_KEY is not set")
+        if not self.stripe_api_key.startswith(STRIPE_KEY_PREFIXES):
+            raise ConfigError("STRIPE_API_KEY is not a secret or restricted key (sk_… or rk_…)")
+        problem = url_problem("STRIPE_API_BASE", self.stripe_api_base) if self.stripe_api_base else None
+        if problem:
+            raise ConfigError(problem)
 
     def require_epicor(self) -> None:
         missing = [name for name, value in (
@@ -101,6 +122,9 @@ class Settings:
             missing.append("EPICOR_API_KEY")
         if missing:
             raise ConfigError(f"{', '.join(missing)} not set")
+        problem = url_problem("EPICOR_BASE_URL", self.epicor_base_url)
+        if problem:
+            raise ConfigError(problem)
         if self.epicor_base_url.startswith("http://") and not self.epicor_allow_http:
             raise ConfigError("EPICOR_BASE_URL uses plain http; set EPICOR_ALLOW_HTTP=true only for a local sandbox")
 

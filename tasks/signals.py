@@ -1,4 +1,9 @@
-"""Worker start-up checks: Redis must keep what it is given.
+"""Worker and beat start-up checks: a configuration they can run with, and a Redis that keeps what it is given.
+
+A configuration the worker cannot run with (a missing credential, a plain-http Epicor address, a
+mapping file that fails validation) stops the worker and beat before they take or send a message,
+with the reason on one line and a non-zero exit (``tasks.preflight``): events stay queued until the
+operator fixes it, instead of each being dead-lettered.
 
 A Redis that evicts keys or keeps nothing on disk can lose queued events, dead-letter records and
 journals. The worker does not refuse to start (a laptop demo runs without persistence) but warns
@@ -11,9 +16,9 @@ import logging
 import os
 from typing import Any, cast
 
-from celery.signals import after_setup_logger, worker_init, worker_ready
+from celery.signals import after_setup_logger, beat_init, worker_init, worker_ready
 
-from tasks import store
+from tasks import preflight, store
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,17 @@ def redis_durability_warnings(config: dict[str, str]) -> list[str]:
     if config.get("appendonly", "no") != "yes" and not config.get("save"):
         warnings.append("Redis persists nothing (appendonly no, no save points); turn on appendonly yes")
     return warnings
+
+
+@worker_init.connect
+def refuse_bad_configuration(**_: Any) -> None:
+    """Before the consumer starts: ``SystemExit`` is not an ``Exception``, so it ends the worker."""
+    preflight.enforce("worker")
+
+
+@beat_init.connect
+def refuse_bad_configuration_beat(**_: Any) -> None:
+    preflight.enforce("beat")
 
 
 @worker_ready.connect

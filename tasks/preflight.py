@@ -1,0 +1,143 @@
+"""The start-up check: every setting and mapping file a stage needs, checked before any event runs.
+
+Policy: a configuration the worker cannot run with must never reach an event. Found at run time, it
+would fail every event the same way, and each would end in the dead-letter queue for one setting.
+So the worker (``worker_init``) and beat (``beat_init``) run ``configuration_problems`` before they
+consume or send anything; with any problem they print the reason on one line and exit non-zero
+(``EXIT_CONFIG``, sysexits' EX_CONFIG). The web keeps acknowledging and queueing events all the same
+(Stripe must never be told to stop sending), so events wait in the queue until the operator fixes
+the configuration and restarts the worker, then run normally.
+
+The fault is also written to Redis (``FAULT_KEY``, a hash of role -> {reason, at, host}) so that the
+web's ``/readyz`` answers 503 with the reason even when the web's own environment is fine; a role
+that starts healthy clears its entry. Several workers with different environments share one entry:
+the last to start wins, which is what an operator who just restarted one wants to see.
+
+Checks are local (environment, files): no network call, so a start is never slowed or blocked by
+Stripe or Epicor being away. ``tasks.doctor`` is the pre-flight check that also asks them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import redis
+
+from tasks.errors import PipelineError
+from tasks.settings import ConfigError, Settings, env_value, load_settings
+
+log = logging.getLogger(__name__)
+
+FAULT_KEY = "sec:config_fault"
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: a supervisor (systemd, compose) can tell it from a crash
+ROLES = ("worker", "beat")
+
+
+def configuration_problems(role: str = "worker") -> list[str]:
+    """Every reason the configuration cannot run ``role`` (``worker``, ``beat`` or ``web``), one line each."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return [str(exc)]
+    checks: list[Callable[[Settings], None]] = [_stripe, _epicor, _mappings, _retry_policies]
+    if role == "web":  # the receiver verifies signatures; it shares the worker's environment otherwise
+        checks.append(_webhook_secrets)
+    return [problem for check in checks for problem in _problem(check, settings)]
+
+
+def _problem(check: Callable[[Settings], None], settings: Settings) -> list[str]:
+    try:
+        check(settings)
+    except ConfigError as exc:
+        return [str(exc)]
+    except PipelineError as exc:  # a mapping file: MappingError names the file and the key
+        return [exc.message]
+    return []
+
+
+def _stripe(settings: Settings) -> None:
+    settings.require_stripe()
+
+
+def _epicor(settings: Settings) -> None:
+    settings.require_epicor()
+
+
+def _mappings(settings: Settings) -> None:
+    from tasks.mapping.tables import load_mappings
+
+    if not settings.mappings_dir.is_dir():
+        raise ConfigError(f"MAPPINGS_DIR {settings.mappings_dir} is not a directory")
+    load_mappings(settings.mappings_dir)
+
+
+def _retry_policies(_: Settings) -> None:
+    """``RETRY_*`` overrides of every flow an event can be routed to."""
+    from tasks.flows import EPICOR_EVENT_FLOWS, EVENT_FLOWS, flow_named
+
+    for name in sorted({*EVENT_FLOWS.values(), *(name for name in EPICOR_EVENT_FLOWS.values() if name)}):
+        flow_named(name).retry.configured(name)
+
+
+def _webhook_secrets(settings: Settings) -> None:
+    if not settings.stripe_webhook_secrets:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: every Stripe delivery would be refused")
+
+
+# -- the fault as the web sees it ------------------------------------------------------------------
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    """A client from ``REDIS_URL`` alone (the settings as a whole may be what is broken); one per URL."""
+    url = env_value("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
+                                             socket_connect_timeout=2)
+    return _clients[url]
+
+
+def record_fault(role: str, problems: list[str]) -> None:
+    """Write (problems) or clear (no problems) ``role``'s entry; best effort, never raises."""
+    try:
+        client = _redis()
+        if problems:
+            entry = {"reason": "; ".join(problems), "at": time.time(), "host": socket.gethostname()}
+            client.hset(FAULT_KEY, role, json.dumps(entry))
+        else:
+            client.hdel(FAULT_KEY, role)
+    except (redis.exceptions.RedisError, ConfigError, ValueError, OSError):
+        log.warning("could not record the configuration check in Redis")
+
+
+def recorded_faults() -> dict[str, dict[str, Any]]:
+    """Role -> {reason, at, host} of every process that refused to start; raises ``redis.RedisError``."""
+    raw = cast("dict[str, str]", _redis().hgetall(FAULT_KEY))
+    faults = {}
+    for role, value in raw.items():
+        try:
+            faults[role] = json.loads(value)
+        except ValueError:
+            faults[role] = {"reason": value}
+    return faults
+
+
+def enforce(role: str) -> None:
+    """Run the check for ``role``; exit with ``EXIT_CONFIG`` and the reason when it fails."""
+    problems = configuration_problems(role)
+    record_fault(role, problems)
+    if not problems:
+        log.info("configuration checked: %s can run", role)
+        return
+    reason = "; ".join(problems)
+    if logging.getLogger().handlers:
+        log.critical("configuration error, %s not started: %s", role, reason)
+    else:  # celery sets its logging up after worker_init: this is the line the operator reads
+        print(f"configuration error, {role} not started: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_CONFIG)
