@@ -12,11 +12,14 @@ not ``{"CustNum": n}`` / ``{"OrderNum": n}`` with a positive integer), with noth
 a non-JSON content type; 503 when Redis or the broker cannot take it, so the sender's outbox keeps
 the row and sends it again. Only ids are stored: whether the record exists is for the worker to
 find out (a key Epicor does not have ends ``dead``, never retried).
+
+The body is read as ``app.inputs`` reads any signed body: strict JSON; the ``id`` must be a token
+(it names the event's Redis record), the type and company are checked against known values, and
+``occurred_at``, text kept only for display, is made safe rather than refused.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -29,6 +32,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from app.inputs import is_token, parse_json_object, safe_text
 from app.webhooks import BadEvent, receive_signed
 from tasks.settings import get_settings
 
@@ -39,6 +43,13 @@ SIGNATURE_HEADER = "X-Epicor-Signature"
 EVENT_KEYS = {"Customer.Created": "CustNum", "Customer.Updated": "CustNum",
               "SalesOrder.Created": "OrderNum", "SalesOrder.Updated": "OrderNum"}
 MAX_KEY_NUMBER = 2**31 - 1  # Epicor keys are SQL int
+OCCURRED_AT_LENGTH = 64
+
+
+def _token(value: str) -> bool:
+    if not is_token(value):
+        raise ValidationError("must be 1-255 printable characters without spaces")
+    return True
 
 
 class EpicorEvent(Schema):
@@ -47,12 +58,12 @@ class EpicorEvent(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    id = fields.String(required=True, validate=_token)
     type = fields.String(required=True, validate=validate.OneOf(
         sorted(EVENT_KEYS), error="'{input}' is not an event type this receiver knows ({choices})"))
     company = fields.String(required=True, validate=validate.Length(min=1, max=8))
     key = fields.Dict(required=True, keys=fields.String(), values=fields.Raw())
-    occurred_at = fields.String(load_default=None, validate=validate.Length(max=64))
+    occurred_at = fields.String(load_default=None, validate=validate.Length(max=OCCURRED_AT_LENGTH))
 
     @validates_schema
     def _key_matches_type(self, event: dict[str, Any], **_: object) -> None:
@@ -86,26 +97,22 @@ def epicor_webhook() -> tuple[Response, int]:
 
 
 def _lower_hex(header: str | None) -> str | None:
-    """.NET's ``Convert.ToHexString`` writes upper-case hex; the digest is the same, so accept both."""
-    return header.lower() if header else header
+    """.NET's ``Convert.ToHexString`` writes upper-case hex; the digest is the same, so accept both.
+    Only ASCII is lowered: ``str.lower`` maps some other letters to ASCII ones (KELVIN SIGN to ``k``),
+    and a non-ASCII header is refused as it came."""
+    return header.lower() if header and header.isascii() else header
 
 
 def epicor_event_summary(body: bytes) -> dict[str, Any]:
     """The event as the pipeline keeps it: ids, type and key number; nothing else from the body."""
     try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply: still a 400
-        raise BadEpicorEvent("body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise BadEpicorEvent("body is not a JSON object")
-    try:
-        event = EpicorEvent().load(parsed)
+        event = EpicorEvent().load(parse_json_object(body))
     except ValidationError as exc:
         raise BadEpicorEvent("not an Epicor event: " + _reasons(exc.messages)) from None
     number = event["key"][EVENT_KEYS[event["type"]]]
     return {"id": event["id"], "source": "epicor", "type": event["type"], "object_id": str(number),
             "object_type": EVENT_KEYS[event["type"]], "company": event["company"],
-            "occurred_at": event["occurred_at"] or ""}
+            "occurred_at": safe_text(event["occurred_at"], OCCURRED_AT_LENGTH)}
 
 
 def _reasons(messages: dict[str, Any] | list[Any]) -> str:

@@ -5,11 +5,16 @@ no flow, recorded as ignored); 400 with a reason for a bad, stale or missing sig
 not JSON or not a Stripe event, with nothing stored; 413 for an oversized body; 415 for a non-JSON
 content type; 503 when Redis or the broker cannot take the event, so Stripe redelivers. No
 processing happens in the request.
+
+A signed body is still read as hostile (``app.inputs``): strict JSON, and every field kept (ids,
+type, object type, API version, account, the payment's id) must be a token this service can store,
+log and name a Redis key by, or the event is refused with the field named. The payload's free
+text (descriptions, names) is never kept here: the worker re-reads the objects from Stripe and
+cleans their text (``tasks.mapping.address.clean_text``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +22,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.inputs import UnreadableJson, is_token, parse_json_object, safe_reason
 from app.signatures import SignatureRejected, verify
 from tasks.api import QueueUnavailable, payment_hint, receive
 from tasks.settings import get_settings
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -30,6 +37,7 @@ class BadEvent(ValueError):
 
 
 def reject(status: int, reason: str) -> tuple[Response, int]:
+    metrics.event_rejected(request.path, status, reason)
     return jsonify({"error": reason}), status
 
 
@@ -55,9 +63,10 @@ def receive_signed(source: str, signature: str | None, secrets: tuple[str, ...],
     try:
         verify(body, signature, secrets, get_settings().webhook_tolerance)
         event = summarise(body)
-    except (SignatureRejected, BadEvent) as exc:
-        log.info("%s webhook rejected: %s", source, exc)
-        return reject(400, str(exc))
+    except (SignatureRejected, BadEvent, UnreadableJson) as exc:
+        reason = safe_reason(str(exc))  # reasons may quote the sender's input
+        log.info("%s webhook rejected: %s", source, reason)
+        return reject(400, reason)
     return queue(event)
 
 
@@ -77,37 +86,49 @@ def queue(event: dict[str, Any]) -> tuple[Response, int]:
     except QueueUnavailable:
         return reject(503, "event queue unavailable; retry later")
     current_app.logger.debug("event %s %s", receipt.event_id, receipt.status)
+    metrics.event_received(event.get("source") or "stripe", event["type"], receipt.status)
     return jsonify({"received": True, "event_id": receipt.event_id, "status": receipt.status}), 200
 
 
 def stripe_event_summary(body: bytes) -> dict[str, Any]:
     """The few fields of a snapshot event that the pipeline keeps: ids, type, version. No payload."""
-    event = _json_object(body)
+    event = parse_json_object(body)
     if event.get("object") == "v2.core.event":
         raise BadEvent("thin events are not supported: configure the destination for snapshot payloads")
-    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
-    if event.get("object") != "event" or not _text(event.get("id")) or not _text(event.get("type")):
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if event.get("object") != "event" or "id" not in event or "type" not in event:
         raise BadEvent("body is not a Stripe event (object, id and type are required)")
-    if not isinstance(obj, dict) or not _text(obj.get("id")):
+    if not isinstance(obj, dict) or "id" not in obj:
         raise BadEvent("event has no data.object with an id")
-    return {"id": event["id"], "source": "stripe", "type": event["type"], "object_id": obj["id"],
-            "object_type": str(obj.get("object") or ""), "api_version": str(event.get("api_version") or ""),
-            "created": event.get("created") if isinstance(event.get("created"), int) else None,
-            "livemode": bool(event.get("livemode")), "account": str(event.get("account") or ""),
-            "payment": payment_hint(obj)}
+    return {"id": _token(event, "id"), "source": "stripe", "type": _token(event, "type"),
+            "object_id": _token(obj, "id", "data.object.id"),
+            "object_type": _optional_token(obj, "object", "data.object.object"),
+            "api_version": _optional_token(event, "api_version"), "created": _unix_time(event.get("created")),
+            "livemode": bool(event.get("livemode")), "account": _optional_token(event, "account"),
+            "payment": _payment(obj)}
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadEvent("body is not valid JSON") from None
-    except RecursionError:  # signed, but nested deeper than any event: refuse it, never a 500
-        raise BadEvent("body is nested too deeply to be an event") from None
-    if not isinstance(parsed, dict):
-        raise BadEvent("body is not a JSON object")
-    return parsed
+def _token(fields: dict[str, Any], name: str, path: str = "") -> str:
+    value = fields.get(name)
+    if not is_token(value):
+        raise BadEvent(f"body is not a Stripe event: {path or name} is not an id or type (1-255 printable characters,"
+                       " no spaces)")
+    return str(value)
 
 
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 255
+def _optional_token(fields: dict[str, Any], name: str, path: str = "") -> str:
+    """An optional id-like field: absent, null or empty is ""; otherwise it must be a token."""
+    return _token(fields, name, path) if fields.get(name) else ""
+
+
+def _unix_time(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+def _payment(obj: dict[str, Any]) -> str | None:
+    """The payment the object belongs to, which names a Redis key: a token, or the event is refused."""
+    payment = payment_hint(obj)
+    if payment is not None and not is_token(payment):
+        raise BadEvent("body is not a Stripe event: data.object's payment intent is not an id")
+    return payment

@@ -10,6 +10,7 @@ an unmapped code passes through unchanged.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 
@@ -17,9 +18,21 @@ ADDRESS_LINE_LENGTH = 50
 FIELD_LENGTHS = {"City": 50, "State": 50, "Zip": 10, "Country": 50}
 
 
+# Text from Stripe objects goes to Redis (strict UTF-8), logs and Epicor. A lone UTF-16 surrogate
+# (JSON can carry "\ud800") cannot be encoded at all: it becomes U+FFFD, so a reader sees that a
+# character was there. Control characters (C0, DEL, C1: NUL included) have no place in a name,
+# an address or a comment: they become spaces, then collapse with the rest of the whitespace.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def clean_text(value: object) -> str:
-    """Trimmed text with inner whitespace collapsed; ``None`` becomes ``""``."""
-    return " ".join(str(value).split()) if value is not None else ""
+    """Trimmed text with inner whitespace collapsed, safe to store, log and post: no lone surrogate,
+    no control character; ``None`` becomes ``""``."""
+    if value is None:
+        return ""
+    text = _CONTROLS.sub(" ", _SURROGATES.sub("\ufffd", str(value)))
+    return " ".join(text.split())
 
 
 def _wrapped(text: str) -> list[str]:
