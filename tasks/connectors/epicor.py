@@ -49,10 +49,12 @@ class EpicorError(PermanentError):
 
     reason = "epicor.rejected"
 
-    def __init__(self, message: str, *, status: int, error_type: str = "", reason: str | None = None):
+    def __init__(self, message: str, *, status: int, error_type: str = "", reason: str | None = None,
+                 field: str = ""):
         super().__init__(message, reason=reason)
         self.status = status
         self.error_type = error_type
+        self.field = field  # ErrorDetails[0].Field: the column a business rule refused (a reference code …)
 
 
 class EpicorUnavailable(RetryableError):
@@ -100,7 +102,14 @@ def classify_response(response: requests.Response) -> Exception:
     if status in (401, 403):
         return EpicorError(f"Epicor refused the credentials ({status}): {message}", status=status,
                            error_type=error_type, reason="epicor.auth")
-    return EpicorError(message, status=status, error_type=error_type, reason="epicor.business_rule")
+    return EpicorError(message, status=status, error_type=error_type, reason="epicor.business_rule",
+                       field=_refused_field(body))
+
+
+def _refused_field(body: dict[str, Any]) -> str:
+    details = body.get("ErrorDetails")
+    first = details[0] if isinstance(details, list) and details and isinstance(details[0], dict) else {}
+    return str(first.get("Field") or "")
 
 
 def _error_body(response: requests.Response) -> dict[str, Any]:
@@ -153,7 +162,7 @@ class EpicorClient:
         self.version = settings.epicor_api_version
         self.timeout = settings.epicor_timeout
         self.base_url = settings.epicor_base_url
-        self.session = session if session is not None else PinnedSession(self.base_url)
+        self.session = session if session is not None else PinnedSession(self.base_url, system="epicor")
         self.session.verify = tls_verification(settings.epicor_verify_tls)
         self.session.headers.update(self._auth_headers(settings))
         self.slots = call_slots(settings.epicor_max_concurrency)

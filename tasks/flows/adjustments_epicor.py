@@ -13,8 +13,14 @@ rules, and its helpers (``order_to_cash_epicor``):
 - order holds are changed only when the order is not already in the wanted state with the wanted
   comment lines, so a repeated event writes nothing.
 
-Reason codes are checked against Epicor's ``Reasons`` (cached), so a code missing in Epicor stops the
-event at validation with a message naming the code and the mapping file, not at the first write.
+Reason codes are required reference data (``tasks.mapping.reference``), checked against Epicor's
+``Reasons`` (cached), so a code missing in Epicor stops the event at validation with a message naming
+the code, its reason type, Reason Maintenance and the reasons.yaml key, not at the first write; Epicor's
+own refusal of a reference code at a write is explained the same way.
+
+Locks: an adjustment posts under its payment's lock (``lock_name``), the one the sale itself is posted
+under, so a refund, a dispute and the sale of one payment never write at the same time, while other
+payments of the same customer (or the many guests of the catch-all customer) are not held up.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from tasks import store
 from tasks.context import Context
 from tasks.errors import PrerequisiteMissing, ValidationFailed
 from tasks.flows import order_to_cash_epicor as sale_docs
+from tasks.mapping import reference as reference_data
 from tasks.schemas import to_wire, validate_document
 
 REASONS = ("Erp.BO.ReasonSvc", "Reasons")
@@ -48,10 +55,10 @@ def charge_summary(charge: dict[str, Any]) -> dict[str, Any]:
 
 
 def lock_name(charge: dict[str, Any]) -> str:
-    """The payer's posting lock, as sales take it: the Stripe customer, else the guest's e-mail."""
-    if not (charge["customer"] or charge["guest_email"]):
-        return f"charge:{charge['id']}"
-    return sale_docs.customer_lock_name({"external_id": charge["customer"], "email": charge["guest_email"]})
+    """The posting lock of the payment the charge belongs to, the one its sale is posted under: an
+    adjustment's documents are its own (by external reference), so only events of the same payment
+    need to wait for each other, never other payments of the same customer."""
+    return sale_docs.payment_lock_name(charge.get("payment_key") or charge["id"])
 
 
 # -- the sale ------------------------------------------------------------------------------------
@@ -105,12 +112,11 @@ def validate_adjustment(documents: dict[str, Any]) -> None:
 
 
 def check_reasons(ctx: Context, reason_type: str, codes: list[str]) -> None:
-    """Every reason code exists in Epicor (ReasonType ``reason_type``), or ``ValidationFailed``."""
+    """Every reason code exists in Epicor (ReasonType ``reason_type``), or ``MissingReference`` naming
+    Reason Maintenance, the reason type and the reasons.yaml key of each missing code."""
     missing = [code for code in dict.fromkeys(codes) if not _reason_exists(ctx, reason_type, code)]
     if missing:
-        raise ValidationFailed(f"Reason code {', '.join(missing)} (ReasonType {reason_type}) is not in Epicor: "
-                               "add it in Reason Maintenance or change mappings/reasons.yaml",
-                               reason="validation.unknown_reason")
+        raise reference_data.missing("reason", missing, ctx.mappings)
 
 
 def _reason_exists(ctx: Context, reason_type: str, code: str) -> bool:
@@ -130,9 +136,11 @@ def post_adjustment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
     if journal.get("complete"):
         return {"InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
                 "HeadNum": int(journal["HeadNum"])}
-    invoice_num, fresh = _ensure_document(ctx, documents, journal)
-    cust_num = int(documents["invoice"]["header"]["CustNum"])
-    group_id, head_num = sale_docs.ensure_receipt(ctx, documents, reference, cust_num, invoice_num, parent_fresh=fresh)
+    with sale_docs.reference_refusals(ctx, documents):
+        invoice_num, fresh = _ensure_document(ctx, documents, journal)
+        cust_num = int(documents["invoice"]["header"]["CustNum"])
+        group_id, head_num = sale_docs.ensure_receipt(ctx, documents, reference, cust_num, invoice_num,
+                                                      parent_fresh=fresh)
     store.journal_set(reference, complete=1)
     return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
 

@@ -7,7 +7,7 @@ the chargeback (credit memo and receipt, external reference ``dp_…``), the rev
 receipt, ``dp_…-R``), the lost outcome on the credit memo, and the order's hold. So a ``closed`` that
 arrives before ``created`` posts the chargeback and its reversal in order, and a repeated event finds
 every step done. Like refunds, a dispute waits (``PrerequisiteMissing``, retried with backoff) until its
-sale is in Epicor, and its postings share the payer's lock with sales and refunds.
+sale is in Epicor, and its postings share the payment's lock with its sale and refunds.
 
 Writing the Epicor numbers back onto the dispute's metadata is best effort: Stripe may refuse to change
 a closed dispute, and the books are complete either way.

@@ -3,9 +3,10 @@
 All the events of one payment (``charge.succeeded``, ``payment_intent.succeeded``,
 ``checkout.session.completed`` …) resolve to the same payment key (the PaymentIntent id, or the charge
 id when there is none) and so to the same documents: each document is looked up by its external
-reference before it is created (contract §4), and postings for one Stripe customer are serialised by
-a Redis lock. A journal per payment remembers what is already posted so a second event costs no
-Epicor call; when the journal is lost the look-ups still prevent duplicates.
+reference before it is created (contract §4), and the postings of one payment are serialised by that
+payment's Redis lock (a customer is created under its own lock, only when new). A journal per
+payment remembers what is already posted so a second event costs no Epicor call; when the journal is
+lost the look-ups still prevent duplicates.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 
 from tasks import store
 from tasks.context import Context
-from tasks.errors import ValidationFailed
 from tasks.flows import AlreadyPosted, Flow, RetryPolicy, SkipEvent
 from tasks.flows import order_to_cash_epicor as epicor_docs
+from tasks.mapping import reference
 from tasks.mapping.order_to_cash import build_order_to_cash
 from tasks.schemas import validate_document
 
@@ -206,19 +207,20 @@ def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_parts(ctx: Context, parts: list[str]) -> None:
+    """Parts are required reference data (``tasks.mapping.reference``): a missing one stops the payment
+    here, before any write, with the part, Part Maintenance and the parts.yaml key that maps to it."""
     missing = [part for part in parts if not epicor_docs.part_exists(ctx, part)]
     if missing:
-        names = ", ".join(f"'{part}'" for part in missing)
-        raise ValidationFailed(f"PartNum {names} {'is' if len(missing) == 1 else 'are'} not in Epicor: add the "
-                               "part in Epicor or map the Stripe product to an existing part in mappings/parts.yaml",
-                               reason="validation.unknown_part")
+        raise reference.missing("part", missing, ctx.mappings)
 
 
 # -- post ----------------------------------------------------------------------------------------
 def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    """Post under the payment's own lock (not the customer's: guests of the catch-all post side by side)."""
     documents = stage_input["documents"]
     object_ids = tuple(stage_input.get("object_ids") or (documents["payment_key"], documents["charge_id"]))
-    with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
+    with store.locked(epicor_docs.payment_lock_name(documents["payment_key"])), \
+            epicor_docs.reference_refusals(ctx, documents):
         keys = epicor_docs.post_payment(ctx, documents, object_ids)
     return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": documents["payment_key"]}
 

@@ -13,18 +13,32 @@ A child is created only after its parent is confirmed, so:
 
 With warm caches a new payment costs one look-up and six writes; a second event of the same payment
 costs none.
+
+Locks: a payment's documents are posted under that payment's lock (``payment_lock_name``), because
+two of its events (or a redelivery beside a ``dlq retry``) could otherwise both miss the look-up of
+its sales order and create it twice; Epicor enforces no uniqueness on ``IntExternalKey``. Payments of
+one customer need no common lock: each has its own documents, and the daily groups are created
+idempotently (a 409 means another worker made it). The customer is found without a lock; only when
+it must be created is the customer's creation lock taken, and the look-up repeated under it, so a
+burst of guest payments to the one catch-all customer posts side by side once that customer exists.
+
+Reference data (``tasks.mapping.reference``): Epicor's 400 on a reference column (a part, currency,
+terms code, bank account …) is turned into the accountant's error that names the mapping key and the
+Epicor screen (``reference_refusals``); the catch-all customer is found or created by its CustID.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tasks import store
 from tasks.connectors.epicor import AlreadyExists, EpicorError, eq_filter
 from tasks.context import Context
 from tasks.errors import PermanentError
+from tasks.mapping import reference
 from tasks.schemas import to_wire
 
 CUSTOMERS = ("Erp.BO.CustomerSvc", "Customers")
@@ -52,13 +66,26 @@ def part_exists(ctx: Context, part_num: str) -> bool:
 
 
 def customer_lock_name(match: dict[str, Any]) -> str:
+    """The lock of flows that change one customer (contact sync, subscriptions)."""
     identity = match.get("external_id") or match.get("cust_num") or match.get("cust_id") or match.get("email")
     return f"customer:{identity or 'catch-all'}"
+
+
+def customer_creation_lock_name(match: dict[str, Any]) -> str:
+    """Taken only to create a customer; its own name, so a flow holding ``customer_lock_name`` may create."""
+    return "customer-create:" + customer_lock_name(match).partition(":")[2]
+
+
+def payment_lock_name(payment_key: str) -> str:
+    """The lock of one payment's documents: its sale, and the refunds, disputes and holds against it."""
+    return f"payment:{payment_key}"
 
 
 def resolve_customer(ctx: Context, customer: dict[str, Any]) -> int:
     """The Epicor CustNum for the payment, creating the customer when it is new."""
     match = customer["match"]
+    if match.get("catch_all"):
+        return _customer_by(ctx, customer, CustID=customer["create"]["CustID"])
     if match.get("cust_num"):
         return _existing_customer(ctx, "CustNum", int(match["cust_num"]))
     if match.get("cust_id"):
@@ -71,6 +98,7 @@ def resolve_customer(ctx: Context, customer: dict[str, Any]) -> int:
 
 
 def _existing_customer(ctx: Context, field: str, value: str | int) -> int:
+    """A customer the Stripe metadata (``epicor_cust_num`` / ``epicor_cust_id``) names: never created."""
     row = ctx.epicor.find_one(*CUSTOMERS, **{field: value})
     if not row:
         raise PermanentError(f"Customer {field} {value!r} named in the Stripe metadata is not in Epicor",
@@ -83,9 +111,19 @@ def _customer_by(ctx: Context, customer: dict[str, Any], **lookup: str) -> int:
     cached = store.cache_get("customer", field, value)
     if cached:
         return int(cached)
-    row = ctx.epicor.find_one(*CUSTOMERS, **lookup) or _create_customer(ctx, customer, lookup)
+    row = ctx.epicor.find_one(*CUSTOMERS, **lookup) or _create_once(ctx, customer, lookup)
     store.cache_set(row["CustNum"], "customer", field, value)
     return int(row["CustNum"])
+
+
+def _create_once(ctx: Context, customer: dict[str, Any], lookup: dict[str, str]) -> dict[str, Any]:
+    """Create the customer under its creation lock, unless a worker that held it first has made it."""
+    (field, value), = lookup.items()
+    with store.locked(customer_creation_lock_name(customer["match"])):
+        cached = store.cache_get("customer", field, value)
+        if cached:
+            return {"CustNum": int(cached)}
+        return ctx.epicor.find_one(*CUSTOMERS, **lookup) or _create_customer(ctx, customer, lookup)
 
 
 def _create_customer(ctx: Context, customer: dict[str, Any], lookup: dict[str, str]) -> dict[str, Any]:
@@ -98,8 +136,60 @@ def _create_customer(ctx: Context, customer: dict[str, Any], lookup: dict[str, s
             found = ctx.epicor.find_one(*CUSTOMERS, **lookup)
             if found:
                 return found
+        except EpicorError as refused:
+            raise _customer_refusal(ctx, customer, refused) from refused
     raise PermanentError(f"Every CustID tried for this customer is taken in Epicor: {', '.join(candidates)}",
                          reason="epicor.custid_exhausted")
+
+
+def _customer_refusal(ctx: Context, customer: dict[str, Any], refused: EpicorError) -> Exception:
+    """A refused create as the accountant's error: its terms or currency code, or the catch-all itself."""
+    create = customer["create"]
+    sent = {"TermsCode": create.get("TermsCode") or "", "CurrencyCode": create.get("CurrencyCode") or ""}
+    explained = reference.from_refusal(refused.status, refused.error_type, refused.field, refused.message, sent,
+                                       ctx.mappings)
+    if explained is None and customer["match"].get("catch_all") and refused.status == 400:
+        explained = reference.missing("catch_all_customer", create["CustID"], ctx.mappings, epicor_said=refused.message)
+    return explained or refused
+
+
+# -- reference data refused by Epicor ------------------------------------------------------------
+def document_codes(documents: dict[str, Any]) -> dict[str, str]:
+    """The reference codes a payment's (or adjustment's) documents send, by Epicor column."""
+    customer = (documents.get("customer") or {}).get("create") or {}
+    receipt = (documents.get("receipt") or {}).get("header") or {}
+    invoice = documents.get("invoice") or {}
+    lines = [*((documents.get("order") or {}).get("lines") or []), *(invoice.get("lines") or [])]
+    codes = {"CurrencyCode": documents.get("currency") or "", "TermsCode": customer.get("TermsCode") or "",
+             "BankAcctID": receipt.get("BankAcctID") or (documents.get("cash_group") or {}).get("BankAcctID") or "",
+             "SalesUM": next((line["SalesUM"] for line in lines if line.get("SalesUM")), ""),
+             "CMReason": (invoice.get("header") or {}).get("CMReason") or ""}
+    parts = list(dict.fromkeys(line["PartNum"] for line in lines if line.get("PartNum")))
+    return codes | ({"PartNum": parts[0]} if len(parts) == 1 else {})
+
+
+def explain_refusal(ctx: Context, refused: EpicorError, codes: dict[str, str],
+                    parts: list[str] | None = None) -> Exception:
+    """Epicor's refusal of a reference code as the accountant's error; any other refusal unchanged."""
+    if refused.field == "PartNum" and parts:
+        absent = [part for part in parts if not part_exists(ctx, part)]
+        if absent:
+            return reference.missing("part", absent, ctx.mappings, epicor_said=refused.message)
+    explained = reference.from_refusal(refused.status, refused.error_type, refused.field, refused.message, codes,
+                                       ctx.mappings)
+    return explained or refused
+
+
+@contextmanager
+def reference_refusals(ctx: Context, documents: dict[str, Any]) -> Iterator[None]:
+    """Post ``documents`` with Epicor's reference-data refusals explained (``explain_refusal``)."""
+    try:
+        yield
+    except EpicorError as refused:
+        explained = explain_refusal(ctx, refused, document_codes(documents), documents.get("parts"))
+        if explained is refused:
+            raise
+        raise explained from refused
 
 
 # -- groups --------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ Events: ``charge.refunded`` names a charge, whose refunds are all listed (``GET 
 and each one not yet in Epicor posted; ``refund.created``, ``refund.updated``, ``refund.failed`` and the
 legacy ``charge.refund.updated`` name one refund. One refund seen through several of these events is
 posted once: its documents are looked up by the refund id before they are created, postings for one
-Stripe customer are serialised by the same lock the sales use, and a journal per refund skips work
-already done.
+payment are serialised by the lock its sale is posted under (``adjustments_epicor.lock_name``), and a
+journal per refund skips work already done.
 
 Waiting and refusing:
 

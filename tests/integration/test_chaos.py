@@ -333,7 +333,7 @@ def check_dead_letters(stack, plan: Plan) -> None:
     assert {r["id"] for r in records} == plan.injected_event_ids()
     parts = set(plan.injected.values())
     for record in records:
-        assert (record["stage"], record["reason"]) == ("validate", "validation.unknown_part")
+        assert (record["stage"], record["reason"]) == ("validate", "reference.missing_part")
         assert any(part in record["message"] for part in parts)
     secrets = [stack.env()[name] for name in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "EPICOR_API_KEY")]
     assert not [s for s in secrets if s in listed.stdout]
@@ -344,7 +344,7 @@ def check_alerts(hook: AlertReceiver, plan: Plan) -> None:
     texts = hook.texts()
     assert len(plan.injected_event_ids()) > ALERT_LIMIT
     assert len(texts) == ALERT_LIMIT + 1, texts
-    assert all(t.startswith("Dead-lettered") and "validation.unknown_part" in t for t in texts[:ALERT_LIMIT])
+    assert all(t.startswith("Dead-lettered") and "reference.missing_part" in t for t in texts[:ALERT_LIMIT])
     assert texts[-1].startswith("Alert limit reached")
 
 

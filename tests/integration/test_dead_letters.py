@@ -35,7 +35,7 @@ def test_unknown_part_is_dead_lettered_then_retried_after_the_part_is_added(harn
     event_ids = [e["id"] for e in payment["events"]]
     assert set(event_ids) <= set(entries)
     entry = entries[event_ids[0]]
-    assert entry["stage"] == "validate" and entry["reason"] == "validation.unknown_part"
+    assert entry["stage"] == "validate" and entry["reason"] == "reference.missing_part"
     assert "NEWPART-9" in entry["message"] and "stage_input" in entry
 
     added = harness.http.post(f"{stack.sandbox_url}/_sandbox/epicor/parts", timeout=5, json={

@@ -81,7 +81,7 @@ def test_each_dead_letter_is_a_named_task_with_its_reason_in_flower(stack, dead_
     found = eventually(markers)
     assert set(found) == event_ids, "Flower never showed a dlq.recorded task per dead-lettered event"
     for task in found.values():
-        assert "validation.unknown_part" in task["args"] and "FLOWER-NOPART" in task["args"]
+        assert "reference.missing_part" in task["args"] and "FLOWER-NOPART" in task["args"]
         assert "'validate'" in task["kwargs"]
         assert "dead_letter_depth" in task["result"]
         assert task["routing_key"] == "dead_letter"
@@ -96,7 +96,7 @@ def test_the_failed_stage_task_shows_its_reason_in_flower(stack, dead_payment):
         return mine if len(mine) == len(event_ids) else []
 
     failed = eventually(failures)
-    assert failed and all("validation.unknown_part" in t["exception"] for t in failed)
+    assert failed and all("reference.missing_part" in t["exception"] for t in failed)
 
 
 def test_broker_page_lists_the_dead_letter_queue(stack, dead_payment):
@@ -121,6 +121,6 @@ def test_an_operator_sees_the_dead_letters_on_flowers_task_page(stack, dead_paym
                "--window-size=1600,1000", "--virtual-time-budget=8000", "--hide-scrollbars"]
     dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=90)
     assert "dlq.recorded" in dom.stdout and event_id in dom.stdout
-    assert "validation.unknown_part" in dom.stdout
+    assert "reference.missing_part" in dom.stdout
     subprocess.run([*browser, f"--screenshot={screenshot}", url], capture_output=True, timeout=90)
     assert screenshot.exists() and screenshot.stat().st_size > 10_000

@@ -200,14 +200,14 @@ def test_dead_letters_survive_a_redis_restart_and_alert_the_webhook(restartable,
     assert listed.returncode == 0, listed.stderr
     records = {r["id"]: r for r in json.loads(listed.stdout)}
     assert event_ids <= set(records)
-    assert all(records[eid]["reason"] == "validation.unknown_part" for eid in event_ids)
+    assert all(records[eid]["reason"] == "reference.missing_part" for eid in event_ids)
 
     texts = alert_receiver.texts()
     assert all(m["content_type"] == "application/json" and set(m) == {"content_type", "text"}
                for m in alert_receiver.messages)
     for event_id in event_ids:
         (text,) = [t for t in texts if event_id in t and t.startswith("Dead-lettered")]
-        assert "validation.unknown_part" in text and "AOF-NOPART" in text
+        assert "reference.missing_part" in text and "AOF-NOPART" in text
     assert any(t.startswith("Dead-letter queue holds") for t in texts)
     secrets = [stack.env()[name] for name in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "EPICOR_API_KEY")]
     assert not [s for s in secrets if s in json.dumps(alert_receiver.messages) or s in listed.stdout]

@@ -131,7 +131,7 @@ def test_a_refund_of_a_subscription_payment_is_credited_against_its_stripe_invoi
 
 def test_a_reason_code_missing_in_epicor_stops_the_refund_at_validation(mappings):
     ctx = context(mappings, FakeStripe(charge(), refund()), FakeEpicor([SALE_ROW], reasons=REASONS - {"DUPL"}))
-    with pytest.raises(ValidationFailed, match="DUPL .*reasons.yaml"):
+    with pytest.raises(ValidationFailed, match="'DUPL' .*Reason Maintenance .*reasons.yaml key refunds.duplicate"):
         through_validate(ctx, refunds, envelope("refund.created", "re_1"))
 
 
