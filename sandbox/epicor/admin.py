@@ -5,7 +5,9 @@
 cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode and the outbound
 events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POST stats/reset``
 the REST call counts; ``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
-accountant would (documents marked posted, the group removed). Bodies are JSON whatever the
+accountant would (documents marked posted, the group removed); ``DELETE reference/<set>/<code>``
+removes a row of reference data (``Parts``, ``Reasons`` as ``<type>/<code>``, ``Currencies``, ``Terms``,
+``BankAccts``, ``Companies``) to show a site missing it. Bodies are JSON whatever the
 Content-Type says; a bad body is a 400 with the same error shape as the REST API.
 """
 
@@ -19,6 +21,7 @@ from .body import json_object, parse_body
 from .documents.groups import POSTED_WITH, post_group
 from .errors import api_error
 from .events import SETTING_NAMES
+from .reference import REMOVABLE, reference_key
 from .responses import json_response
 from .schema import DUMP_ORDER, ENTITY_SETS
 from .seed import add_part
@@ -46,6 +49,8 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
         bp.add_url_rule(PREFIX + rule, endpoint, view, methods=[method])
     bp.add_url_rule(PREFIX + "/groups/<set_name>/<group_id>/post", "admin_groups_post",
                     lambda set_name, group_id: _post_group(state, set_name, group_id), methods=["POST"])
+    bp.add_url_rule(PREFIX + "/reference/<set_name>/<path:code>", "admin_reference_delete",
+                    lambda set_name, code: _remove_reference(state, set_name, code), methods=["DELETE"])
 
 
 def _json_object() -> dict[str, Any]:
@@ -90,6 +95,16 @@ def _post_group(state: EpicorState, set_name: str, group_id: str) -> Response:
     if posted is None:
         raise api_error(404, f"No {set_name} group {group_id}.")
     return json_response(posted)
+
+
+def _remove_reference(state: EpicorState, set_name: str, code: str) -> Response:
+    """Remove one row of reference data; a 404 when the set is not one of them or the row is absent."""
+    if set_name not in REMOVABLE:
+        raise api_error(404, f"Not a reference set: {set_name} ({', '.join(REMOVABLE)}).")
+    removed = state.store.remove(set_name, reference_key(set_name, state.company, code))
+    if removed is None:
+        raise api_error(404, f"No {set_name} row {code} ({REMOVABLE[set_name]}).")
+    return json_response({"removed": set_name, "row": removed})
 
 
 def _reset_stats(state: EpicorState) -> Response:

@@ -128,6 +128,24 @@ COLUMNS: dict[str, dict[str, str]] = {
         "QACause:bool", "GlobalReason:bool", "GlobalLock:bool", "SysRevID:int", "SysRowID:str",
         "BitFlag:int", "RowMod:str",
     ),
+    # Set-up sets (contract §4, §8): read only; the company row's id is ``Company1``, it has no ``Company``.
+    "Company": _columns(
+        "Company1:str", "Name:str", "BaseCurrCode:str", "FiscalCalendarID:str", "Country:str",
+        "CurrentFiscalYear:int", "SysRevID:int", "SysRowID:str", "BitFlag:int", "RowMod:str",
+    ),
+    "Currency": _columns(
+        "Company:str", "CurrencyCode:str", "CurrDesc:str", "CurrSymbol:str", "CurrName:str",
+        "CurrencyID:str", "DecimalsGeneral:int", "BaseCurr:bool", "Inactive:bool", "SysRevID:int",
+        "SysRowID:str", "BitFlag:int", "RowMod:str",
+    ),
+    "Terms": _columns(
+        "Company:str", "TermsCode:str", "Description:str", "NumberOfDays:int", "TermsType:str",
+        "SysRevID:int", "SysRowID:str", "BitFlag:int", "RowMod:str",
+    ),
+    "BankAcct": _columns(
+        "Company:str", "BankAcctID:str", "Description:str", "CurrencyCode:str", "Closed:bool",
+        "BankName:str", "SysRevID:int", "SysRowID:str", "BitFlag:int", "RowMod:str",
+    ),
 }
 
 _SYSTEM = ("SysRevID", "SysRowID", "BitFlag", "RowMod")
@@ -153,6 +171,7 @@ COMPUTED: dict[str, frozenset[str]] = {
                     "CustNum", "InvoiceAmt", "InvoiceBal", "DocInvoiceBal", "NewBalance",
                     "DocNewBalance", "FullyPaid", "OrderNum", "InvDueDate"),
         "Reason": (),
+        "Company": (), "Currency": (), "Terms": (), "BankAcct": (),
     }.items()
 }
 
@@ -202,6 +221,10 @@ ENTITY_SETS: dict[str, EntitySet] = {es.name: es for es in (
               ("Company", "GroupID", "HeadNum", "InvoiceNum", "InvoiceRef")),
     EntitySet("Reasons", "Erp.BO.ReasonSvc", "Reason", ("Company", "ReasonType", "ReasonCode"),
               read_only=True),
+    EntitySet("Companies", "Erp.BO.CompanySvc", "Company", ("Company1",), read_only=True),
+    EntitySet("Currencies", "Erp.BO.CurrencySvc", "Currency", ("Company", "CurrencyCode"), read_only=True),
+    EntitySet("Terms", "Erp.BO.TermsSvc", "Terms", ("Company", "TermsCode"), read_only=True),
+    EntitySet("BankAccts", "Erp.BO.BankAcctSvc", "BankAcct", ("Company", "BankAcctID"), read_only=True),
 )}
 
 DUMP_ORDER = ("Customers", "SalesOrders", "OrderDtls", "ARInvoices", "InvcDtls", "CashRecs",

@@ -14,6 +14,7 @@ from typing import Any
 from .documents import WriteContext
 from .events import EventEmitter
 from .faults import FaultSwitches
+from .reference import seed_setup
 from .seed import seed
 from .stats import CallStats
 from .store import RowStore
@@ -37,12 +38,14 @@ class EpicorState:
         self.events = EventEmitter(company)
         if self.store.get_meta("seeded") is None:
             seed(self.store, company)
+        seed_setup(self.store, company)
 
     def reset(self) -> None:
         """Wipe and reseed the data; clear statistics, faults and settings."""
         with self.store.lock:
             self.store.wipe()
             seed(self.store, self.company)
+            seed_setup(self.store, self.company)
         self.stats.reset()
         self.faults.reset()
         self.events.reset()

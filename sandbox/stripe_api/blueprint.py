@@ -21,6 +21,7 @@ from sandbox.stripe_api.resources import RESOURCES, Resource
 from sandbox.stripe_api.service import StripeAccount
 from sandbox.stripe_api.state import StripeFaults, StripeState
 from sandbox.stripe_api.versions import public
+from sandbox.stripe_api.webhook_endpoints import add_webhook_endpoint_routes, ensure_demo_endpoint
 
 ADMIN = "/_sandbox/stripe"
 
@@ -34,6 +35,8 @@ def make_stripe_blueprint(state: StripeState) -> Blueprint:
     _add_line_items_route(blueprint, state, account)
     add_billing_routes(blueprint, state, account)
     add_movement_routes(blueprint, account)
+    add_webhook_endpoint_routes(blueprint, state)
+    ensure_demo_endpoint(state)
     _add_fallback_route(blueprint, state)
     _add_admin_routes(blueprint, state, account)
     return blueprint
@@ -103,6 +106,7 @@ def _add_admin_routes(blueprint: Blueprint, state: StripeState, account: StripeA
     @blueprint.post(f"{ADMIN}/reset")
     def admin_reset() -> Response:
         state.reset()
+        ensure_demo_endpoint(state)
         return json_response({"reset": True})
 
     @blueprint.get(f"{ADMIN}/dump")
