@@ -1,0 +1,71 @@
+"""The console's Payouts pages: each payout's reconciliation report, as an accountant closing the month reads it.
+
+``/console/payouts`` lists the latest reports (verdict, amount, delta, unmatched count) and
+``/console/payouts/<id>`` shows one: totals per currency, every balance transaction with the Epicor
+document it matched, discrepancies highlighted (marked in words, not by colour alone) with the reason,
+and a link to the CSV of ``/api/payouts/<id>.csv``. The reports are what the ``payout.paid`` flow and
+beat's recheck stored (``tasks.api``); these pages only read them. Amounts are exact decimal text
+made from Stripe's minor units. Redis away: the page says so, with a 200 (the console stays usable).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, render_template
+
+from app.console import bp
+from tasks.api import QueueUnavailable, money_text, payout_report, payout_reports
+
+LIST_LIMIT = 200
+MAX_ID_LENGTH = 255
+TOTAL_NAMES = ("gross", "refunds", "disputes", "other", "fees", "net")
+
+
+def day_text(epoch: Any) -> str:
+    return datetime.fromtimestamp(float(epoch), UTC).date().isoformat() if epoch else ""
+
+
+def time_text(epoch: Any) -> str:
+    return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="seconds") if epoch else ""
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """One line of the list: what a report says at a glance."""
+    return {"payout": report["payout"], "status": report["status"], "currency": report["currency"].upper(),
+            "amount": report["amount_text"], "delta": report["delta_text"], "delta_minor": report["delta"],
+            "unmatched": len(report.get("unmatched") or []), "arrival": day_text(report.get("arrival_date")),
+            "checked": time_text(report.get("checked_at")), "transactions": report.get("transaction_count", 0),
+            "matched": report.get("matched_count", 0)}
+
+
+def transaction_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**txn, "currency": txn["currency"].upper(), "amount": money_text(txn["amount"], txn["currency"]),
+             "fee": money_text(txn["fee"], txn["currency"]), "net": money_text(txn["net"], txn["currency"]),
+             "discrepancy": txn["matched"] is False} for txn in report.get("transactions") or []]
+
+
+@bp.get("/payouts")
+def payouts() -> str:
+    try:
+        reports, unavailable = [summary(report) for report in payout_reports(LIST_LIMIT)], False
+    except QueueUnavailable:
+        reports, unavailable = [], True
+    return render_template("console/payouts.html", reports=reports, unavailable=unavailable)
+
+
+@bp.get("/payouts/<payout_id>")
+def payout(payout_id: str) -> str | tuple[str, int]:
+    if len(payout_id) > MAX_ID_LENGTH:
+        abort(404)
+    try:
+        report = payout_report(payout_id)
+    except QueueUnavailable:
+        return render_template("console/payout.html", payout_id=payout_id, report=None, unavailable=True)
+    if report is None:
+        return render_template("console/payout.html", payout_id=payout_id, report=None, unavailable=False), 404
+    return render_template("console/payout.html", payout_id=payout_id, unavailable=False, report=summary(report),
+                           totals=report.get("totals") or {}, total_names=TOTAL_NAMES,
+                           other_currencies=[code.upper() for code in report.get("other_currencies") or []],
+                           transactions=transaction_rows(report))
