@@ -185,9 +185,18 @@ def live_figures() -> dict[str, Any]:
         dead, unfinished, oldest = pipe.execute()
         figures.update(dead_letters=int(dead), unfinished=int(unfinished),
                        oldest_unfinished_at=_received_at(oldest[0]) if oldest else None, **liveness.read())
-        return figures
     except _BROKER_ERRORS as exc:
         raise QueueUnavailable(str(exc)) from None
+    figures["periodic_every"] = {entry["task"]: float(entry["schedule"])
+                                 for entry in celeryconfig.beat_schedule.values()}
+    return figures
+
+
+def money_text(amount_minor: int, currency: str) -> str:
+    """Minor units as exact decimal text in ``currency`` (``1999, "usd"`` → ``"19.99"``; JPY has none)."""
+    from tasks.mapping.payouts import major
+
+    return f"{major(int(amount_minor), currency):f}"
 
 
 def _received_at(event_id: str) -> float | None:
