@@ -41,6 +41,28 @@ class LazyGroup(click.Group):
         return self.real().get_command(ctx, cmd_name)
 
 
+class LazyCommand(click.Command):
+    """A single command that stands for ``module:attribute`` and imports it when invoked."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:  # noqa: A002 - click's own name
+        super().__init__(name=name, help=help)
+        self.target = target
+
+    def real(self) -> click.Command:
+        module, attribute = self.target.split(":")
+        command = getattr(import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.target} is not a click command")
+        return command
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return self.real().make_context(info_name, args, parent=parent, **extra)
+
+
+doctor = LazyCommand("doctor", "tasks.doctor:doctor",
+                     help="Pre-flight check before going live: Redis, Stripe key and webhook endpoint, Epicor, "
+                          "every code the mappings name (--json, --url)")
 dlq = LazyGroup("dlq", "tasks.dlq_cli:dlq",
                 help="Dead-letter queue: list | show ID | retry ID | retry --all | purge")
 payouts = LazyGroup("payouts", "tasks.payouts_cli:main",

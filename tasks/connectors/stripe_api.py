@@ -317,3 +317,19 @@ class StripeConnector:
     def events_page(self, params: dict[str, Any]) -> dict[str, Any]:
         """One page of `GET /v1/events` (the catch-up walks the pages itself to checkpoint)."""
         return plain(self._call(lambda: self.client.v1.events.list(params=params)))  # type: ignore[arg-type]
+
+    # -- read-only set-up checks (tasks.doctor) ----------------------------------------------------
+    def account(self) -> dict[str, Any]:
+        """`GET /v1/account`: the account the key belongs to (proves the key works)."""
+        return self._raw("get", "/v1/account")
+
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        """Every webhook endpoint of the account, all pages (`GET /v1/webhook_endpoints`)."""
+        endpoints: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = self._raw("get", "/v1/webhook_endpoints", **params)
+            endpoints.extend(page.get("data") or [])
+            if not page.get("has_more") or not endpoints:
+                return endpoints
+            params = {"limit": 100, "starting_after": endpoints[-1]["id"]}

@@ -1,0 +1,373 @@
+"""The pre-flight check: ``celery -A tasks doctor`` (or ``python -m tasks.doctor``), run before going live.
+
+It answers "will events post?" before the first one arrives, with a checklist an administrator can
+work through: each line passes or fails, and a failure says the fix (the setting, the mapping file
+and key, or the Epicor screen where the code is created). It exits 1 when anything fails, so a
+deployment script can stop on it; ``--json`` prints the same checklist for a machine.
+
+Policy:
+
+- **Read only.** Every call is a GET: the Stripe account and webhook endpoints, the newest event,
+  Epicor's company and the rows of the read-only sets of contract §8 (companies, currencies, terms,
+  parts, reasons, bank accounts) and a customer look-up. Nothing is created, not even what the
+  service itself would create (the catch-all customer, the daily groups): that is reported as info.
+- **Everything at once.** One failure does not hide the next: every check runs; only the checks that
+  depend on an earlier one (Epicor's codes on Epicor being reachable) are skipped, and say so.
+- **The same rules as the service.** The configuration check is the worker's own start-up check
+  (``tasks.preflight``); missing reference data is described by the catalogue the pipeline's errors
+  use (``tasks.mapping.reference``); the event types are the routing table's (``tasks.flows``).
+- **No secrets printed.** Keys and passwords are never shown; a Redis URL is shown without its password.
+
+Which webhook endpoint is this service's: ``--url`` or, failing that, ``PUBLIC_URL`` (the address
+Stripe reaches this service at, e.g. ``https://connector.example.com``) + ``/webhooks/stripe``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import click
+
+from tasks.errors import PipelineError
+from tasks.settings import ConfigError, Settings, env_value, load_settings
+
+PASS, FAIL, INFO, SKIP = "pass", "fail", "info", "skip"
+WEBHOOK_PATH = "/webhooks/stripe"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Doctor:
+    """What the checks share: the settings, the mappings and the connectors, built once."""
+
+    url: str | None = None
+    settings: Settings | None = None
+    mappings: Any = None
+    results: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
+        self.results.append(Check(name, status, detail, fix))
+
+    @property
+    def ok(self) -> bool:
+        return all(check.status != FAIL for check in self.results)
+
+
+# -- configuration and Redis --------------------------------------------------------------------------
+def check_configuration(doctor: Doctor) -> None:
+    from tasks.preflight import configuration_problems
+
+    problems = configuration_problems("worker")
+    for problem in problems:
+        doctor.add("Configuration", FAIL, problem, "fix the setting or mapping file named, then restart the worker")
+    from tasks.mapping.tables import load_mappings
+
+    try:
+        doctor.settings = load_settings()
+        doctor.mappings = load_mappings(doctor.settings.mappings_dir)
+    except (ConfigError, PipelineError):
+        return  # said above: the same problems
+    if not problems:
+        doctor.add("Configuration", PASS, f"settings and the mapping files in {doctor.settings.mappings_dir} are valid")
+
+
+def redacted(url: str) -> str:
+    """A Redis URL without its password."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def check_redis(doctor: Doctor) -> None:
+    import redis
+
+    from tasks.signals import redis_durability_warnings
+
+    url = doctor.settings.redis_url if doctor.settings else (env_value("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        doctor.add("Redis", FAIL, f"{redacted(url)} does not answer ({type(exc).__name__})",
+                   "start Redis or set REDIS_URL to the one the worker and web use")
+        return
+    doctor.add("Redis", PASS, f"{redacted(url)} answers")
+    try:
+        config = cast("dict[str, str]", client.config_get("*"))
+    except redis.exceptions.RedisError:
+        doctor.add("Redis persistence", INFO, "CONFIG is not allowed here (managed Redis): check persistence "
+                   "and maxmemory-policy noeviction in the provider's settings")
+        return
+    warnings = redis_durability_warnings(config)
+    for warning in warnings:
+        doctor.add("Redis persistence", FAIL, warning.split(";")[0],
+                   warning.split("; ", 1)[-1] + " (queued events and dead letters must survive a restart)")
+    if not warnings:
+        doctor.add("Redis persistence", PASS, "persistence on, maxmemory-policy noeviction")
+
+
+# -- Stripe -------------------------------------------------------------------------------------------
+def check_stripe(doctor: Doctor) -> None:
+    from tasks.connectors.stripe_api import StripeConnector
+
+    if doctor.settings is None or not doctor.settings.stripe_api_key:
+        doctor.add("Stripe", SKIP, "no usable Stripe settings (see Configuration)")
+        return
+    try:
+        stripe = StripeConnector(doctor.settings)
+        account = stripe.account()
+    except (ConfigError, PipelineError) as exc:
+        doctor.add("Stripe API key", FAIL, _error_text(exc),
+                   "set STRIPE_API_KEY to a secret or restricted key of the account (Dashboard > Developers > "
+                   "API keys); a restricted key needs read access to the account, events and webhook endpoints")
+        return
+    doctor.add("Stripe API key", PASS, f"works for account {account.get('id')}")
+    endpoint = check_webhook_endpoint(doctor, stripe)
+    check_api_version(doctor, stripe, endpoint)
+
+
+def target_url(doctor: Doctor) -> str | None:
+    """This service's Stripe webhook address: ``--url``, else ``PUBLIC_URL`` + ``/webhooks/stripe``."""
+    if doctor.url:
+        return doctor.url.rstrip("/")
+    public = (env_value("PUBLIC_URL") or "").rstrip("/")
+    return public + WEBHOOK_PATH if public else None
+
+
+def handled_event_types() -> list[str]:
+    from tasks.flows import EVENT_FLOWS
+
+    return sorted(EVENT_FLOWS)
+
+
+def check_webhook_endpoint(doctor: Doctor, stripe: Any) -> dict[str, Any] | None:
+    url = target_url(doctor)
+    if url is None:
+        doctor.add("Stripe webhook endpoint", FAIL, "this service's address is not known",
+                   "set PUBLIC_URL (e.g. https://connector.example.com) or pass --url <address>/webhooks/stripe")
+        return None
+    try:
+        endpoints = stripe.webhook_endpoints()
+    except PipelineError as exc:
+        doctor.add("Stripe webhook endpoint", FAIL, _error_text(exc),
+                   "give the key read access to webhook endpoints, or check the endpoint in the Dashboard")
+        return None
+    endpoint = next((e for e in endpoints if str(e.get("url") or "").rstrip("/") == url), None)
+    if endpoint is None:
+        doctor.add("Stripe webhook endpoint", FAIL, f"no endpoint sends to {url} ({len(endpoints)} endpoints)",
+                   f"add an endpoint for {url} in Dashboard > Developers > Webhooks with the events "
+                   f"{', '.join(handled_event_types())}, and put its signing secret in STRIPE_WEBHOOK_SECRET")
+        return None
+    _judge_endpoint(doctor, endpoint)
+    return endpoint
+
+
+def _judge_endpoint(doctor: Doctor, endpoint: dict[str, Any]) -> None:
+    name = f"endpoint {endpoint.get('id')} ({endpoint.get('url')})"
+    if endpoint.get("status") != "enabled":
+        doctor.add("Stripe webhook endpoint", FAIL, f"{name} is {endpoint.get('status')}",
+                   "enable it in Dashboard > Developers > Webhooks")
+        return
+    subscribed = set(endpoint.get("enabled_events") or [])
+    missing = [] if "*" in subscribed else [t for t in handled_event_types() if t not in subscribed]
+    if missing:
+        doctor.add("Stripe webhook endpoint", FAIL, f"{name} does not send {', '.join(missing)}",
+                   "add these events to the endpoint in Dashboard > Developers > Webhooks")
+        return
+    doctor.add("Stripe webhook endpoint", PASS, f"{name} is enabled and sends every event type a flow handles")
+
+
+def check_api_version(doctor: Doctor, stripe: Any, endpoint: dict[str, Any] | None) -> None:
+    """The version events arrive in: the endpoint's own, else the account's default (newest event's)."""
+    if endpoint and endpoint.get("api_version"):
+        doctor.add("Stripe API version", INFO, f"the endpoint sends events in {endpoint['api_version']}")
+        return
+    try:
+        newest = (stripe.events_page({"limit": 1}).get("data") or [None])[0]
+    except PipelineError as exc:
+        doctor.add("Stripe API version", INFO, f"not known: {_error_text(exc)}")
+        return
+    if newest is None:
+        doctor.add("Stripe API version", INFO, "the account's default (no event yet to read it from)")
+        return
+    doctor.add("Stripe API version", INFO, f"events arrive in the account's default, {newest.get('api_version')}")
+
+
+# -- Epicor -------------------------------------------------------------------------------------------
+def check_epicor(doctor: Doctor) -> None:
+    from tasks.connectors.epicor import EpicorClient
+
+    if doctor.settings is None:
+        doctor.add("Epicor", SKIP, "no usable settings (see Configuration)")
+        return
+    try:
+        epicor = EpicorClient(doctor.settings)
+        company = epicor.get("Erp.BO.CompanySvc", "Companies")
+    except (ConfigError, PipelineError) as exc:
+        _epicor_failure(doctor, exc)
+        return
+    name = doctor.settings.epicor_company
+    doctor.add("Epicor", PASS, f"{doctor.settings.epicor_base_url} answers with these credentials")
+    if company is None:
+        doctor.add("Epicor company", FAIL, f"company {name} does not exist",
+                   "set EPICOR_COMPANY to the company's id (Company Maintenance)")
+        return
+    doctor.add("Epicor company", PASS, f"{name} exists (base currency {company.get('BaseCurrCode') or '?'})")
+    if doctor.mappings is None:
+        doctor.add("Epicor codes", SKIP, "the mapping files are not valid (see Configuration)")
+        return
+    check_codes(doctor, epicor)
+
+
+def _epicor_failure(doctor: Doctor, exc: Exception) -> None:
+    reason = getattr(exc, "reason", "")
+    company = doctor.settings.epicor_company if doctor.settings else "?"
+    if reason == "epicor.auth":
+        doctor.add("Epicor", FAIL, _error_text(exc), "check EPICOR_USERNAME, EPICOR_PASSWORD and EPICOR_API_KEY "
+                   "(User Account Security Maintenance; API Key Maintenance for v2)")
+    elif reason == "epicor.business_rule":  # a call for a company the user cannot use is a 400 (contract §8)
+        doctor.add("Epicor company", FAIL, f"company {company} refused: {_error_text(exc)}",
+                   "set EPICOR_COMPANY to a company the integration user may use (Company Maintenance)")
+    else:
+        doctor.add("Epicor", FAIL, _error_text(exc), "check EPICOR_BASE_URL (server and instance) and that "
+                   "this host can reach it")
+
+
+@dataclass(frozen=True)
+class Code:
+    """One code the mappings name, and where Epicor keeps it."""
+
+    kind: str  # tasks.mapping.reference catalogue kind
+    code: str
+    service: str
+    entity_set: str
+    keys: tuple[str, ...]
+
+
+def named_codes(mappings: Any) -> list[Code]:
+    """Every code the mappings name that Epicor must already hold (contract §8's read-only sets)."""
+    def codes(kind: str, values: Iterable[str], service: str, entity_set: str,
+              key: Callable[[str], tuple[str, ...]] = lambda code: (code,)) -> list[Code]:
+        return [Code(kind, code, service, entity_set, key(code)) for code in dict.fromkeys(values)]
+
+    parts = [mappings.default_part, *mappings.products.values(), *mappings.prices.values()]
+    reasons = [*mappings.refund_reasons.values(), *mappings.dispute_codes.values()]
+    return [
+        *codes("currency", sorted(set(mappings.currencies.values())), "Erp.BO.CurrencySvc", "Currencies"),
+        *codes("terms", [mappings.terms_code, *mappings.terms_days], "Erp.BO.TermsSvc", "Terms"),
+        *codes("part", parts, "Erp.BO.PartSvc", "Parts"),
+        *codes("reason", reasons, "Erp.BO.ReasonSvc", "Reasons", lambda code: (mappings.reason_type, code)),
+        *codes("bank_account", [mappings.bank_account], "Erp.BO.BankAcctSvc", "BankAccts"),
+    ]
+
+
+def check_codes(doctor: Doctor, epicor: Any) -> None:
+    from tasks.mapping import reference
+
+    missing = 0
+    for code in named_codes(doctor.mappings):
+        try:
+            row = epicor.get(code.service, code.entity_set, *code.keys)
+        except PipelineError as exc:
+            doctor.add("Epicor codes", FAIL, f"{code.entity_set} could not be read: {_error_text(exc)}",
+                       "give the integration user read access to this service")
+            return
+        problem = _row_problem(code, row)
+        if problem:
+            missing += 1
+            message = reference.missing_message(code.kind, code.code, doctor.mappings)
+            head, _, fix = message.partition(": ")
+            doctor.add(f"Epicor {reference.CATALOGUE[code.kind].label.lower()}", FAIL,
+                       head if problem == "missing" else f"{head.split(' is not')[0]} is {problem}", fix)
+    if not missing:
+        doctor.add("Epicor codes", PASS, "every currency, terms code, part, reason code and bank account the "
+                   "mappings name exists")
+    check_catch_all(doctor, epicor)
+
+
+def _row_problem(code: Code, row: dict[str, Any] | None) -> str | None:
+    """Why a fetched row does not serve: missing, or closed / inactive."""
+    if row is None:
+        return "missing"
+    if code.kind == "bank_account" and row.get("Closed"):
+        return "closed"
+    if code.kind == "currency" and row.get("Inactive"):
+        return "inactive"
+    return None
+
+
+def check_catch_all(doctor: Doctor, epicor: Any) -> None:
+    cust_id = doctor.mappings.catch_all_cust_id
+    try:
+        found = epicor.find_one("Erp.BO.CustomerSvc", "Customers", CustID=cust_id)
+    except PipelineError as exc:
+        doctor.add("Epicor catch-all customer", INFO, f"not checked: {_error_text(exc)}")
+        return
+    detail = f"{cust_id} exists (CustNum {found.get('CustNum')})" if found else \
+        f"{cust_id} is not in Epicor yet: the service creates it with the first guest payment"
+    doctor.add("Epicor catch-all customer", INFO, detail)
+
+
+def _error_text(exc: Exception) -> str:
+    return exc.message if isinstance(exc, PipelineError) else str(exc)
+
+
+# -- running and printing -----------------------------------------------------------------------------
+CHECKS: tuple[Callable[[Doctor], None], ...] = (check_configuration, check_redis, check_stripe, check_epicor)
+
+
+def run(url: str | None = None) -> Doctor:
+    """Every check, in order; one that crashes is reported as a failure, never stops the others."""
+    doctor = Doctor(url=url)
+    for check in CHECKS:
+        try:
+            check(doctor)
+        except Exception as exc:  # noqa: BLE001 - the checklist must finish and say what broke
+            doctor.add(check.__name__.removeprefix("check_").capitalize(), FAIL,
+                       f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
+    return doctor
+
+
+MARKS = {PASS: "pass", FAIL: "FAIL", INFO: "info", SKIP: "skip"}
+
+
+def checklist(doctor: Doctor) -> str:
+    lines = ["Stripe -> Epicor pre-flight check"]
+    for check in doctor.results:
+        lines.append(f"  [{MARKS[check.status]}] {check.name}: {check.detail}")
+        if check.fix:
+            lines.append(f"         fix: {check.fix}")
+    failed = sum(check.status == FAIL for check in doctor.results)
+    lines.append("All checks passed: ready to go live." if not failed else f"{failed} check(s) failed.")
+    return "\n".join(lines)
+
+
+@click.command(name="doctor", help="Pre-flight check of Redis, Stripe, the webhook endpoint, Epicor and "
+                                   "the codes the mappings name; exits 1 when anything fails.")
+@click.option("--json", "as_json", is_flag=True, help="print the checklist as JSON")
+@click.option("--url", default=None, help="this service's Stripe webhook address "
+                                          "(default: PUBLIC_URL + /webhooks/stripe)")
+def doctor(as_json: bool, url: str | None) -> None:
+    result = run(url)
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "checks": [asdict(check) for check in result.results]}, indent=2))
+    else:
+        click.echo(checklist(result))
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    doctor(prog_name="python -m tasks.doctor")
