@@ -13,6 +13,13 @@
 Deliveries are signed like Stripe signs them (one `v1` per secret in `STRIPE_WEBHOOK_SECRET`, plus a
 `v0` decoy) and POSTed with the exact bytes signed. A run exits 1 when any delivery gets a non-2xx
 answer, 2 when it cannot run (no secret, sandbox unreachable, bad arguments).
+
+While `make run`'s demo stack runs, its addresses and its (fixed, public) webhook secret are the
+defaults, read from the file it writes (``sandbox.stack.read_demo_env``): a new user sends another
+payment to it with no option and nothing exported. Precedence: options, then the environment
+(``SANDBOX_URL``, ``SANDBOX_WEBHOOK_URL``, ``STRIPE_WEBHOOK_SECRET``), then the running demo, then
+the default ports; except that a delivery to the running demo's own receiver is signed with the
+demo's secret, which is the only one that receiver accepts.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import requests
 
 from sandbox.epicor_commands import EpicorCommandError, add_epicor_commands
 from sandbox.signing import SIGNATURE_HEADER, sign_payload, split_secrets
+from sandbox.stack import read_demo_env
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8100"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/stripe"
@@ -77,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sandbox_url(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sandbox-url", default=os.environ.get("SANDBOX_URL", DEFAULT_SANDBOX_URL))
+    parser.add_argument("--sandbox-url", default=os.environ.get("SANDBOX_URL")
+                        or read_demo_env().get("SANDBOX_URL", DEFAULT_SANDBOX_URL))
 
 
 def _add_serve(commands: Any) -> None:
@@ -90,10 +99,11 @@ def _add_serve(commands: Any) -> None:
 
 
 def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--webhook-url", default=os.environ.get("SANDBOX_WEBHOOK_URL", DEFAULT_WEBHOOK_URL))
+    parser.add_argument("--webhook-url", default=os.environ.get("SANDBOX_WEBHOOK_URL")
+                        or read_demo_env().get("SANDBOX_WEBHOOK_URL", DEFAULT_WEBHOOK_URL))
     parser.add_argument("--secret", action="append", default=[],
-                        help="webhook secret(s), repeatable or comma-separated "
-                             "(default: $STRIPE_WEBHOOK_SECRET, all of them)")
+                        help="webhook secret(s), repeatable or comma-separated (default: the running "
+                             "demo's for its receiver, else $STRIPE_WEBHOOK_SECRET, all of them)")
     parser.add_argument("--deliveries", type=int, default=1, help="deliver each event this many times")
     parser.add_argument("--timestamp-offset", type=int, default=0,
                         help="seconds added to the signature time (e.g. -600 for a stale signature)")
@@ -276,10 +286,17 @@ def cmd_trigger_send(args: argparse.Namespace) -> int:
 
 def _secrets(args: argparse.Namespace) -> list[str]:
     given = [secret for value in args.secret for secret in split_secrets(value)]
-    found = given or split_secrets(os.environ.get("STRIPE_WEBHOOK_SECRET"))
+    found = given or _demo_secret(args.webhook_url) or split_secrets(os.environ.get("STRIPE_WEBHOOK_SECRET"))
     if not found:
-        raise CliError("no webhook secret: pass --secret whsec_... or set STRIPE_WEBHOOK_SECRET")
+        raise CliError("no webhook secret: pass --secret whsec_... or set STRIPE_WEBHOOK_SECRET "
+                       "(none is needed for the receiver of a running `make run`)")
     return found
+
+
+def _demo_secret(webhook_url: str) -> list[str]:
+    """The running demo's secret when the delivery goes to its receiver: the one secret it accepts."""
+    demo = read_demo_env()
+    return split_secrets(demo.get("STRIPE_WEBHOOK_SECRET")) if demo.get("SANDBOX_WEBHOOK_URL") == webhook_url else []
 
 
 def _deliver_event(args: argparse.Namespace, signing_secrets: list[str], event: dict[str, Any],
