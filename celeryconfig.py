@@ -71,10 +71,12 @@ timezone = "UTC"
 enable_utc = True
 
 # Catch-up of Stripe events the receiver never got (tasks/catchup.py), run by `celery -A tasks beat`.
-imports = ("tasks.catchup", "tasks.payout_recheck")
+# history.jobs: the worker's history drainer thread and beat's daily retention prune (history/).
+imports = ("tasks.catchup", "tasks.payout_recheck", "history.jobs")
 beat_schedule: dict = {
     "stripe-catch-up": {"task": "catchup.run",
                         "schedule": float(os.environ.get("CATCHUP_INTERVAL_SECONDS", "900"))},
     "payout-recheck": {"task": "payouts.recheck",
                        "schedule": float(os.environ.get("PAYOUT_RECHECK_SECONDS", "900"))},
+    "history-prune": {"task": "history.prune", "schedule": 86400.0},
 }

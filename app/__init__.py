@@ -17,6 +17,9 @@ def create_app() -> Flask:
     settings = get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    from history import db as history_db
+
+    history_db.migrate_quietly()  # the history's tables before the console reads them; never fatal
     from app import epicor_webhooks, errors, health, payouts, webhooks
 
     app.register_blueprint(webhooks.bp)

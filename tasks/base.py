@@ -32,6 +32,7 @@ from celery import Task
 from celery.exceptions import Ignore
 
 import celeryconfig
+from history import extract, recorder
 from tasks import dlq, followers, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
@@ -86,7 +87,8 @@ class PipelineTask(Task):
         token = log_context.set({"event_id": event_id, "flow": envelope.get("flow"), "stage": stage,
                                  "attempt": self.request.retries + 1})
         try:
-            return self._run(stage, envelope)
+            with recorder.working_on(event_id):  # write-backs made by the stage name their event
+                return self._run(stage, envelope)
         finally:
             log_context.reset(token)
 
@@ -121,7 +123,8 @@ class PipelineTask(Task):
     def _advance(self, stage: str, event: dict[str, Any], output: dict[str, Any]) -> None:
         following = next_stage(stage)
         if following:  # Epicor keys are on the event's record as soon as they exist
-            store.put_stage_input(event["id"], following, output,
+            facts, history = extract.after_stage(stage, event, output)  # ids, amount; documents posted
+            store.put_stage_input(event["id"], following, output, history=history, **facts,
                                   **({"epicor_keys": output["keys"]} if "keys" in output else {}))
             return
         self._finish(event, posted=True, state="done", stage=stage, epicor_keys=output.get("keys", {}),

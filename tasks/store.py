@@ -14,6 +14,8 @@ with ``redis-cli`` and so Redis with AOF persistence makes it durable:
 - ``sec:cache:*``        short-lived caches of Epicor master data (parts, customers, groups); each
   process also keeps what it read or wrote there for a minute.
 - ``sec:lock:*``         locks serialising postings per Stripe customer.
+- ``sec:history``        stream: what happened, on its way to the history database (``history``). Each
+  write below that changes an event's state appends its record in the same round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +31,7 @@ from typing import Any, TypeVar, cast
 
 import redis
 
+from history import recorder
 from tasks.errors import RetryableError
 from tasks.settings import env_int, get_settings
 
@@ -78,7 +81,7 @@ def now() -> float:
 # -- events ------------------------------------------------------------------------------------
 # One round trip on the receiver's hot path. KEYS: the event's hash, the in-flight index, and the
 # payment's lead key when its flow coalesces. ARGV: event id, now, mode ("queue" or "ignore"), lead
-# TTL, key prefix, then field, value, field, value …
+# TTL, key prefix, the history record of a new event (``history.recorder``), then field, value …
 # Returns {0, queued_at or ""} for an id seen before; {1, ""} for a new event the caller must queue
 # (or, in mode "ignore", has recorded as ignored); {2, lead id} for a new event that waits for the
 # lead event of its payment, which is in flight: it is queued behind it (``release_followers``).
@@ -87,7 +90,8 @@ if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 0 then
   redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
   return {0, redis.call('HGET', KEYS[1], 'queued_at') or ''}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('XADD', ARGV[5] .. 'history', '*', 'r', ARGV[6])
 if ARGV[3] == 'ignore' then return {1, ''} end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 if KEYS[3] then
@@ -146,11 +150,17 @@ def record_event(event: dict[str, Any], *, group: str | None = None, ignore: boo
         fields["group"] = group
     pairs = [item for field, value in fields.items() for item in (field, value)]
     keys = [key("event", event["id"]), INFLIGHT_KEY] + ([key("lead", group)] if group and not ignore else [])
+    history = _received_entry(event, fields, at)
     outcome, detail = _script(_RECORD_EVENT)(
-        keys=keys, args=[event["id"], at, "ignore" if ignore else "queue", LEAD_TTL, PREFIX + ":", *pairs])
+        keys=keys, args=[event["id"], at, "ignore" if ignore else "queue", LEAD_TTL, PREFIX + ":", history, *pairs])
     if outcome == 0:
         return Recorded(new=False, queued_at=detail)
     return Recorded(new=True, waiting_for=detail if outcome == 2 else "")
+
+
+def _received_entry(event: dict[str, Any], fields: dict[str, Any], at: float) -> str:
+    return recorder.entry("event", id=event["id"], at=at, state=fields["state"], reason=fields.get("reason"),
+                          **{name: event.get(name) for name in ("type", "flow", "source", "object_id", "payment")})
 
 
 def mark_unqueued(event_id: str) -> None:
@@ -185,13 +195,15 @@ def release_followers(group: str, lead_id: str) -> list[dict[str, str]]:
 
 
 # KEYS: the event's hash, the in-flight index, the stage's input (may not exist). ARGV: now, stage,
-# attempt, event id. One round trip at the start of every stage: {} for an event already finished, otherwise
-# {the event's fields as a flat list, the stage's stored input or false}, marking it processing.
+# attempt, event id, the history stream, its record of this step. One round trip at the start of every
+# stage: {} for an event already finished, otherwise {the event's fields as a flat list, the stage's
+# stored input or false}, marking it processing.
 _BEGIN_STAGE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'done' or state == 'ignored' then return {} end
 redis.call('HSET', KEYS[1], 'state', 'processing', 'stage', ARGV[2], 'attempts', ARGV[3], 'updated_at', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+redis.call('XADD', ARGV[5], '*', 'r', ARGV[6])
 return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
 """
 
@@ -199,8 +211,10 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
 def begin_stage(event_id: str, stage: str, attempt: int) -> tuple[dict[str, Any], Any] | None:
     """Mark an event processing at ``stage`` and read it with the stage's stored input, in one round
     trip; None when the event is already done or ignored (a redelivered message)."""
+    at = now()
+    history = recorder.entry("event", id=event_id, at=at, state="processing", stage=stage, attempt=attempt)
     found = _script(_BEGIN_STAGE)(keys=[key("event", event_id), INFLIGHT_KEY, key("stage", event_id, stage)],
-                                  args=[now(), stage, attempt, event_id])
+                                  args=[at, stage, attempt, event_id, recorder.STREAM, history])
     if not found:
         return None
     flat, raw_input = found
@@ -224,6 +238,9 @@ def update_event(event_id: str, **fields: Any) -> None:
         pipe.zrem(INFLIGHT_KEY, event_id)
     else:  # any update is progress; only a (re)started event joins the in-flight index
         pipe.zadd(INFLIGHT_KEY, {event_id: fields["updated_at"]}, xx=not state)
+    history = recorder.event_update_entry(event_id, fields)
+    if history:
+        recorder.add_to(pipe, history)
     pipe.execute()
 
 
@@ -248,12 +265,16 @@ def _decode(value: str) -> Any:
 
 
 # -- stage inputs --------------------------------------------------------------------------------
-def put_stage_input(event_id: str, stage: str, payload: Any, **event_fields: Any) -> None:
-    """Store the input of ``stage``, and any fields of the event's record, in one round trip."""
+def put_stage_input(event_id: str, stage: str, payload: Any, *, history: Sequence[dict[str, Any]] = (),
+                    **event_fields: Any) -> None:
+    """Store the input of ``stage``, any fields of the event's record and its ``history`` records, in one
+    round trip."""
     pipe = client().pipeline(transaction=False)
     pipe.set(key("stage", event_id, stage), json.dumps(payload), ex=STAGE_TTL)
     if event_fields:
         pipe.hset(key("event", event_id), mapping={k: _encode(v) for k, v in event_fields.items()})
+    for record in history:
+        recorder.add_to(pipe, recorder.entry(**record))
     pipe.execute()
 
 

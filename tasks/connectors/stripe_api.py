@@ -26,6 +26,7 @@ import stripe
 from stripe import _api_requestor as sdk_requestor
 from stripe import _util as sdk_util
 
+from history import recorder
 from tasks import liveness
 from tasks.connectors.http import PinnedSession
 from tasks.errors import PermanentError, RetryableError
@@ -209,6 +210,7 @@ class StripeConnector:
         if collection is None:
             raise StripeRejected(f"Cannot write metadata onto {object_id!r}")
         self._raw("post", collection + quote_plus(object_id), metadata=metadata, idempotency_key=idempotency_key)
+        recorder.record("writeback", stripe_object=object_id, fields=metadata)  # the audit trail's copy
 
     # -- writes for customers and orders that start in Epicor (each with an idempotency key) ------
     def create_customer(self, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:

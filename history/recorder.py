@@ -1,0 +1,85 @@
+"""Pipeline side of the history: cheap, never raising, one JSON record per fact in a Redis stream.
+
+Records go to the stream ``sec:history`` as one field ``r`` (JSON with ``kind``, a record id ``rid``
+and the kind's fields); ``history.drainer`` moves them to the database. Kinds: ``event`` (a state
+change: id, type, flow, source, state, stage, attempt, at, error, refs, amount, currency,
+epicor_keys), ``document``, ``writeback``, ``operator_action``, ``mapping_change``.
+
+The hot paths (``tasks.store``) do not call ``record``: they add the entry built by ``entry`` to the
+pipeline or Lua script they already send, so the history costs them no extra round trip. ``record``
+is for rarer facts (a write-back, an operator's action): one XADD. It never raises: the history is a
+record of the work, never a reason for the work to fail.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+STREAM = "sec:history"
+KINDS = frozenset({"event", "document", "writeback", "operator_action", "mapping_change"})
+# The event a worker thread is working on: write-backs and documents recorded deep in a flow name it.
+current_event: contextvars.ContextVar[str | None] = contextvars.ContextVar("history_event", default=None)
+
+
+def entry(kind: str, **fields: Any) -> str:
+    """The stream entry's JSON for one record (``rid`` and ``at`` added when missing)."""
+    fields.setdefault("at", round(time.time(), 3))
+    if kind != "event" and not fields.get("event_id") and current_event.get():
+        fields["event_id"] = current_event.get()
+    return json.dumps({"kind": kind, "rid": fields.pop("rid", None) or uuid.uuid4().hex, **fields},
+                      default=str, separators=(",", ":"))
+
+
+def record(kind: str, **fields: Any) -> bool:
+    """Append one record to the stream; False (and a log line) when it could not be written."""
+    try:
+        from tasks import store
+
+        store.client().xadd(STREAM, {"r": entry(kind, **fields)})
+    except Exception as exc:  # noqa: BLE001 - history must never break the caller
+        log.warning("history record %s not written: %s", kind, type(exc).__name__)
+        return False
+    return True
+
+
+def add_to(pipe: Any, payload: str) -> None:
+    """Queue the XADD of an entry built by ``entry`` on a redis-py pipeline the caller executes."""
+    pipe.xadd(STREAM, {"r": payload})
+
+
+@contextmanager
+def working_on(event_id: str) -> Iterator[None]:
+    """Records made inside (write-backs, documents) belong to ``event_id``."""
+    token = current_event.set(event_id)
+    try:
+        yield
+    finally:
+        current_event.reset(token)
+
+
+# Fields of an event update that the history keeps; other updates (queued_at, requeued_at …) are
+# the pipeline's bookkeeping and make no record.
+_STATE_FIELDS = ("state", "stage", "last_error", "epicor_keys", "finished_at", "reason", "discarded_by")
+
+
+def event_update_entry(event_id: str, fields: dict[str, Any]) -> str | None:
+    """The entry for ``store.update_event(event_id, **fields)``, or None when nothing worth keeping changed."""
+    if not any(name in fields for name in _STATE_FIELDS):
+        return None
+    error = fields.get("last_error")
+    record_fields: dict[str, Any] = {"id": event_id, "at": fields.get("updated_at") or round(time.time(), 3)}
+    for name in ("state", "stage", "epicor_keys", "reason"):
+        if fields.get(name) is not None:
+            record_fields[name] = fields[name]
+    if isinstance(error, dict):
+        record_fields["error"] = {"reason": error.get("reason"), "message": error.get("message")}
+    return entry("event", **record_fields)
