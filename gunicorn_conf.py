@@ -13,6 +13,10 @@ command line (Procfile, compose file), which overrides anything set here.
   with ``Connection: close``. gunicorn drains at most 64 KiB of an unread body before the next
   request and otherwise closes the connection, after having announced keep-alive: a sender
   reusing it got no answer at all (``bench.hostile`` saw it after every oversized request).
+- Metrics (``telemetry.processes``): ``PROMETHEUS_MULTIPROC_DIR`` defaults to ``.run/metrics`` here,
+  before any worker imports prometheus_client, so every worker writes its figures where ``/metrics``
+  reads them. When the server starts it removes the files of this host's processes that are gone;
+  when a worker exits its live gauges go with it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,19 @@ from __future__ import annotations
 from typing import Any
 
 keepalive = 75
+
+
+def on_starting(server: Any) -> None:
+    from telemetry import processes
+
+    processes.set_default_directory()
+    processes.tidy()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from telemetry import processes
+
+    processes.retire(worker.pid)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -20,11 +20,12 @@ def create_app() -> Flask:
     from history import db as history_db
 
     history_db.migrate_quietly()  # the history's tables before the console reads them; never fatal
-    from app import epicor_webhooks, errors, health, payouts, webhooks
+    from app import epicor_webhooks, errors, health, metrics, payouts, webhooks
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(epicor_webhooks.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(payouts.bp)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")

@@ -1,9 +1,8 @@
-"""Liveness, readiness, event status and metrics."""
+"""Liveness, readiness and event status (metrics: ``app.metrics``)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tasks.api import QueueUnavailable, configuration_faults, event_status, ping
 
@@ -42,7 +41,3 @@ def event(event_id: str) -> tuple[Response, int]:
         return jsonify({"error": f"event {event_id} was never received"}), 404
     return jsonify({name: record.get(name) for name in PUBLIC_EVENT_FIELDS}), 200
 
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

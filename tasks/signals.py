@@ -16,9 +16,10 @@ import logging
 import os
 from typing import Any, cast
 
-from celery.signals import after_setup_logger, beat_init, worker_init, worker_ready
+from celery.signals import after_setup_logger, beat_init, heartbeat_sent, worker_init, worker_ready, worker_shutdown
 
 from tasks import preflight, store
+from telemetry import metrics, processes
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,24 @@ def report_placement(**_: Any) -> None:
     while _placement:
         level, message = _placement.pop(0)
         log.log(level, message)
+
+
+@worker_init.connect
+def prepare_metrics(**_: Any) -> None:
+    """Remove the metrics files of this host's gone processes (``telemetry.processes``); publish the
+    worker's Epicor concurrency limit."""
+    from tasks.settings import get_settings
+
+    processes.tidy()
+    metrics.worker_started(get_settings().epicor_max_concurrency)
+
+
+@heartbeat_sent.connect
+def note_heartbeat(**_: Any) -> None:
+    """Every few seconds (Celery's worker heartbeat): the "no worker" alert watches this time."""
+    metrics.worker_heartbeat()
+
+
+@worker_shutdown.connect
+def retire_metrics(**_: Any) -> None:
+    processes.retire(os.getpid())

@@ -9,6 +9,10 @@ prepared request directly from those fixed settings. What goes on the wire is wh
 ``Session.request`` would send; calls using anything beyond URL, params, body and headers (auth,
 cookies, files, json, hooks) take the stock path.
 
+Every request is measured here, once for both connectors (``telemetry.metrics.api_request``): its
+system, the service or resource it addresses (never an id), method, outcome (status class, or
+``timeout`` / ``connection`` / ``error``) and duration. Each HTTP attempt counts, retries included.
+
 Consequences: a change to ``HTTPS_PROXY``/``NO_PROXY``/``REQUESTS_CA_BUNDLE`` takes effect when the
 worker restarts (sessions are made per thread, at first use), and credentials come from our settings
 only, never from ``~/.netrc``.
@@ -17,11 +21,15 @@ only, never from ``~/.netrc``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
+
+from telemetry import metrics
 
 
 def tls_verification(verify: bool) -> bool | str:
@@ -38,8 +46,9 @@ def tls_verification(verify: bool) -> bool | str:
 class PinnedSession(requests.Session):
     """A ``requests.Session`` for one base URL, its proxies and CA bundle taken from the environment now."""
 
-    def __init__(self, base_url: str, *, verify: bool = True) -> None:
+    def __init__(self, base_url: str, *, verify: bool = True, system: str = "other") -> None:
         super().__init__()
+        self.system = system  # the metrics' ``system`` label: "epicor" or "stripe"
         self.proxies.update(get_environ_proxies(base_url))
         self.verify = tls_verification(verify)
         self.trust_env = False
@@ -49,6 +58,23 @@ class PinnedSession(requests.Session):
         cookies: Any = None, files: Any = None, auth: Any = None, timeout: Any = None,
         allow_redirects: bool = True, proxies: Any = None, hooks: Any = None, stream: Any = None,
         verify: Any = None, cert: Any = None, json: Any = None,
+    ) -> requests.Response:
+        started = time.perf_counter()
+        path = urlsplit(url).path if isinstance(url, str) else ""
+        try:
+            response = self._request(method, url, params=params, data=data, headers=headers, cookies=cookies,
+                                     files=files, auth=auth, timeout=timeout, allow_redirects=allow_redirects,
+                                     proxies=proxies, hooks=hooks, stream=stream, verify=verify, cert=cert, json=json)
+        except requests.RequestException as exc:
+            metrics.api_request(self.system, method, path, _error_outcome(exc), time.perf_counter() - started)
+            raise
+        metrics.api_request(self.system, method, path, metrics.status_outcome(response.status_code),
+                            time.perf_counter() - started)
+        return response
+
+    def _request(
+        self, method: str, url: Any, *, params: Any, data: Any, headers: Any, cookies: Any, files: Any, auth: Any,
+        timeout: Any, allow_redirects: bool, proxies: Any, hooks: Any, stream: Any, verify: Any, cert: Any, json: Any,
     ) -> requests.Response:
         if (cookies or files or auth or hooks or json is not None or self.auth or self.params
                 or self.trust_env or not isinstance(url, str)):
@@ -75,3 +101,9 @@ class PinnedSession(requests.Session):
     def _proxies_with(self, proxies: Any) -> dict[str, str]:
         merged = {**(self.proxies or {}), **(proxies or {})}
         return {scheme: url for scheme, url in merged.items() if url is not None}
+
+
+def _error_outcome(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    return "connection" if isinstance(exc, requests.ConnectionError) else "error"

@@ -120,7 +120,7 @@ class StripeConnector:
         settings.require_stripe()
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         if http_client is None:
-            session = PinnedSession(settings.stripe_api_base or stripe.DEFAULT_API_BASE)
+            session = PinnedSession(settings.stripe_api_base or stripe.DEFAULT_API_BASE, system="stripe")
             http_client = stripe.RequestsClient(session=session, timeout=settings.stripe_timeout)
         self.client = stripe.StripeClient(
             settings.stripe_api_key,

@@ -1,0 +1,213 @@
+"""Every metric the service's processes update, and the functions the pipeline calls to update them.
+
+Naming follows Prometheus's conventions: prefix ``stripe_epicor_``, base units (seconds), ``_total``
+on counters. Label values are always bounded: event types, flows, stages, reason codes and services
+come from the code or from signed Stripe payloads and are checked against a pattern (anything else
+becomes ``other``); ids, e-mails and amounts are never label values.
+
+Money: ``stripe_epicor_posted_amount_total`` counts in the currency's major unit (37.5 for USD 37.50),
+as a float. Minor units would be exact, but Stripe's minor unit differs from the currency's own
+(ISK, HUF, UGX carry two implied decimals at Stripe), so a dashboard would need a per-currency scale
+to show figures an accountant recognises. Float64 holds every amount of a realistic ledger to a
+fraction of a cent, and the figures here are for trends and alerts: the exact amounts are in the
+history store and in Epicor.
+
+Cost: each update is a dictionary look-up and one write to a memory-mapped file, a few microseconds;
+nothing here does I/O that can block or fail. Every public function swallows its own errors: a
+metric must never break the call it describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from functools import wraps
+from typing import Any, ParamSpec
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from telemetry import processes
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+PREFIX = "stripe_epicor_"
+MULTIPROCESS = processes.install_identifier()
+
+_SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+EVENT_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0)
+CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+EVENTS_RECEIVED = Counter(
+    PREFIX + "events_received", "Webhook deliveries answered by the receiver, by what became of them "
+    "(queued, duplicate, ignored, rejected with a reason).", ("source", "type", "outcome", "reason"))
+EVENTS_FINISHED = Counter(
+    PREFIX + "events_finished", "Events that reached a final state (done, dead, ignored).", ("flow", "state"))
+EVENT_DURATION = Histogram(
+    PREFIX + "event_duration_seconds", "From receipt of an event to its final state.", ("flow", "state"),
+    buckets=EVENT_BUCKETS)
+STAGE_DURATION = Histogram(
+    PREFIX + "stage_duration_seconds", "Run time of one pipeline stage attempt.", ("flow", "stage", "outcome"),
+    buckets=STAGE_BUCKETS)
+STAGE_RETRIES = Counter(
+    PREFIX + "stage_retries", "Stage attempts that failed and were scheduled again.", ("flow", "stage", "reason"))
+DEAD_LETTERED = Counter(
+    PREFIX + "dead_lettered", "Events written to the dead-letter queue.", ("flow", "stage", "reason"))
+API_REQUESTS = Counter(
+    PREFIX + "api_requests", "HTTP requests to Epicor and Stripe, by outcome (status class or error).",
+    ("system", "resource", "method", "outcome"))
+API_DURATION = Histogram(
+    PREFIX + "api_request_duration_seconds", "Duration of one HTTP request to Epicor or Stripe.",
+    ("system", "resource", "method"), buckets=CALL_BUCKETS)
+POSTED_AMOUNT = Counter(
+    PREFIX + "posted_amount", "Money posted to Epicor, in the currency's major unit, by flow (a refund "
+    "counts the money paid back).", ("flow", "currency"))
+EPICOR_CONCURRENCY = Gauge(
+    PREFIX + "epicor_concurrency_limit", "Epicor calls allowed in flight (EPICOR_MAX_CONCURRENCY), summed "
+    "over running worker processes.", multiprocess_mode="livesum")
+WORKER_HEARTBEAT = Gauge(
+    PREFIX + "worker_heartbeat_timestamp_seconds", "Unix time of the latest heartbeat of any Celery worker.",
+    multiprocess_mode="max")
+
+
+def label(value: Any, default: str = "other") -> str:
+    """A label value from code or payload: kept when it is a short identifier, else ``default``."""
+    text = str(value) if value is not None else ""
+    return text if _SAFE.match(text) else default
+
+
+def quietly(func: Callable[P, None]) -> Callable[P, None]:
+    """Run ``func``; log (never raise) if it fails."""
+    @wraps(func)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            func(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - a metric never breaks what it measures
+            log.debug("metric update failed", exc_info=True)
+    return guarded
+
+
+# -- the receiver ---------------------------------------------------------------------------------
+@quietly
+def event_received(source: str, event_type: str, outcome: str) -> None:
+    """A verified event was answered 200: ``outcome`` is queued, duplicate or ignored."""
+    EVENTS_RECEIVED.labels(label(source), label(event_type), label(outcome), "").inc()
+
+
+@quietly
+def event_rejected(path: str, status: int, reason: str) -> None:
+    """A delivery was refused (4xx) or could not be queued (503)."""
+    source = "epicor" if path.startswith("/webhooks/epicor") else "stripe"
+    EVENTS_RECEIVED.labels(source, "", "rejected", rejection_reason(status, reason)).inc()
+
+
+def rejection_reason(status: int, reason: str) -> str:
+    if status == 400:
+        return "signature" if "signature" in reason.lower() else "malformed"
+    return {413: "too_large", 415: "content_type", 503: "queue_unavailable"}.get(status, f"http_{int(status)}")
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+@quietly
+def stage_ran(flow: str, stage: str, outcome: str, seconds: float) -> None:
+    """One stage attempt ended: ``outcome`` is ok, retry, dead, skipped or posted_before."""
+    STAGE_DURATION.labels(label(flow), label(stage), label(outcome)).observe(max(seconds, 0.0))
+
+
+@quietly
+def stage_retried(flow: str, stage: str, reason: str) -> None:
+    STAGE_RETRIES.labels(label(flow), label(stage), label(reason)).inc()
+
+
+@quietly
+def dead_lettered(flow: str, stage: str, reason: str) -> None:
+    DEAD_LETTERED.labels(label(flow), label(stage), label(reason)).inc()
+
+
+@quietly
+def event_finished(flow: str, state: str, received_at: Any, finished_at: float | None = None) -> None:
+    """An event reached ``state``; ``received_at`` is its record's receipt time (Unix seconds)."""
+    EVENTS_FINISHED.labels(label(flow), label(state)).inc()
+    try:
+        started = float(received_at)
+    except (TypeError, ValueError):
+        return
+    EVENT_DURATION.labels(label(flow), label(state)).observe(max((finished_at or time.time()) - started, 0.0))
+
+
+@quietly
+def amounts_posted(flow: str, amounts: Iterable[tuple[str, Any]]) -> None:
+    """Money that reached Epicor: (currency, decimal amount) pairs; a credit (negative) counts its size."""
+    for currency, amount in amounts:
+        value = _decimal(amount)
+        if value is not None and _CURRENCY.match(str(currency)):
+            POSTED_AMOUNT.labels(label(flow), str(currency).upper()).inc(float(abs(value)))
+
+
+def _decimal(amount: Any) -> Decimal | None:
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None
+
+
+def documents_posted(stage_input: Any) -> list[tuple[str, Any]]:
+    """The (currency, amount) of the documents a ``post`` stage was given: a payment's ``documents``
+    or each of its ``refunds`` (the shapes of the flows that move money). Others give nothing."""
+    if not isinstance(stage_input, dict):
+        return []
+    documents = stage_input.get("documents")
+    found = [documents] if isinstance(documents, dict) else []
+    refunds = stage_input.get("refunds")
+    found += [doc for doc in refunds if isinstance(doc, dict)] if isinstance(refunds, list) else []
+    return [(doc["currency"], doc["amount"]) for doc in found if "currency" in doc and "amount" in doc]
+
+
+# -- Epicor and Stripe ----------------------------------------------------------------------------
+_STRIPE_RESOURCES = frozenset({
+    "charges", "payment_intents", "customers", "checkout", "sessions", "line_items", "products", "prices",
+    "invoices", "invoiceitems", "invoice_items", "invoice_payments", "lines", "finalize", "send", "refunds",
+    "disputes", "subscriptions", "payouts", "balance_transactions", "events", "search"})
+_EPICOR_SERVICE = re.compile(r"^(Erp|Ice)\.[A-Za-z]+\.[A-Za-z]+$")
+
+
+def resource_of(system: str, path: str) -> str:
+    """A bounded name for what a request addresses: Epicor's service (``Erp.BO.SalesOrderSvc``) or
+    Stripe's resource path without ids (``invoices/lines``)."""
+    segments = [segment for segment in path.split("?", 1)[0].split("/") if segment]
+    if system == "epicor":
+        return next((segment for segment in segments if _EPICOR_SERVICE.match(segment)), "other")
+    named = [segment for segment in segments[1:] if segment in _STRIPE_RESOURCES]
+    return "/".join(named[:3]) or "other"
+
+
+def status_outcome(status: int) -> str:
+    return "429" if status == 429 else f"{status // 100}xx"
+
+
+@quietly
+def api_request(system: str, method: str, path: str, outcome: str, seconds: float) -> None:
+    """One HTTP request to ``system`` ("epicor" or "stripe") ended with ``outcome``: a status class
+    (``2xx``, ``4xx``, ``429``, ``5xx``) or an error (``timeout``, ``connection``, ``error``)."""
+    resource = resource_of(system, path)
+    verb = label(method.upper())
+    API_REQUESTS.labels(system, resource, verb, outcome).inc()
+    API_DURATION.labels(system, resource, verb).observe(max(seconds, 0.0))
+
+
+# -- worker processes -----------------------------------------------------------------------------
+@quietly
+def worker_started(epicor_concurrency: int) -> None:
+    EPICOR_CONCURRENCY.set(epicor_concurrency)
+    worker_heartbeat()
+
+
+@quietly
+def worker_heartbeat() -> None:
+    WORKER_HEARTBEAT.set(time.time())
