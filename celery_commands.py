@@ -1,4 +1,4 @@
-"""The ``celery`` subcommands this project adds (``dlq``, ``payouts``), registered without importing it.
+"""The ``celery`` subcommands this project adds (``dlq``, ``payouts``, ``doctor``), registered without importing it.
 
 Celery's command line loads every ``celery.commands`` entry point of the environment when it starts,
 whatever the ``-A`` app: ``celery -A some_other_app worker`` in the same environment imports them too.
@@ -64,6 +64,6 @@ doctor = LazyCommand("doctor", "tasks.doctor:doctor",
                      help="Pre-flight check before going live: Redis, Stripe key and webhook endpoint, Epicor, "
                           "every code the mappings name (--json, --url)")
 dlq = LazyGroup("dlq", "tasks.dlq_cli:dlq",
-                help="Dead-letter queue: list | show ID | retry ID | retry --all | purge")
+                help="Dead-letter queue: list | show ID | retry ID | retry --all | discard ID | purge")
 payouts = LazyGroup("payouts", "tasks.payouts_cli:main",
                     help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")

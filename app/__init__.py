@@ -1,7 +1,9 @@
 """The web receiver: a thin Flask app that verifies, records and queues events, nothing more.
 
 Built by ``create_app()`` (gunicorn ``"app:create_app()"``); nothing is built at import time. It
-imports only the enqueue API of ``tasks`` (``tasks.api``), never the pipeline's internals.
+imports only the enqueue API of ``tasks`` (``tasks.api``), never the pipeline's internals. Beside the
+receivers it serves the operator console (``/console/``) and the JSON API (``/api/``), both behind the
+console's users (``app.auth``: one guard for every request; webhooks and health checks stay open).
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ def create_app() -> Flask:
     from history import db as history_db
 
     history_db.migrate_quietly()  # the history's tables before the console reads them; never fatal
-    from app import epicor_webhooks, errors, health, metrics, payouts, webhooks
+    from app import api, auth, console, epicor_webhooks, errors, health, metrics, payouts, webhooks
 
+    auth.init_app(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(epicor_webhooks.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(payouts.bp)
+    app.register_blueprint(api.bp)
+    console.register(app)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")
     return app

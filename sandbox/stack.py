@@ -45,6 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 DEMO_SECRET = "whsec_sandbox_demo_secret"  # noqa: S105 - fixed, public value of the local demo
 DEMO_EPICOR_SECRET = "epicor_sandbox_demo_secret"  # noqa: S105 - fixed, public value of the local demo
+# The demo's console user (an operator), written to the stack's CONSOLE_USERS_FILE; public like the above.
+DEMO_CONSOLE_USER = "operator"
+DEMO_CONSOLE_PASSWORD = "sandbox-console"  # noqa: S105 - fixed, public value of the local demo
 DEMO_ENV_FILE = "demo.env"  # the running demo's addresses and (public) secret, for `python -m sandbox trigger`
 PID_FILE = "stack.pids"  # every process the running demo started, to check that none is left after it
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -243,7 +246,7 @@ class Stack:
     log_dir: Path = RUN_DIR / "logs"
     extra_env: dict[str, str] = field(default_factory=dict)
     worker_concurrency: int = 96
-    api_auth: tuple[str, str] | None = None  # a console user for /api/ (HTTP Basic), once the demo has one
+    api_auth: tuple[str, str] | None = (DEMO_CONSOLE_USER, DEMO_CONSOLE_PASSWORD)  # /api/ as HTTP Basic
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR of web and worker; default: beside the logs
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -275,6 +278,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             # The history (an SQLite file of this stack's own); extra_env may point it at PostgreSQL.
             "DATABASE_URL": f"sqlite:///{self.data_dir / 'history.sqlite3'}",
+            "CONSOLE_USERS_FILE": str(self.console_users_path),
         })
         env.update(self.extra_env)
         return env
@@ -302,6 +306,7 @@ class Stack:
         if not any(self.processes.get(n) and self.processes[n].poll() is None for n in ("web", "worker")):
             shutil.rmtree(self.metrics_path, ignore_errors=True)  # none of its writers runs: start afresh
         self.metrics_path.mkdir(parents=True, exist_ok=True)
+        self.write_demo_console_user()
         commands = self.commands()
         for name in names:
             self.start_process(name, commands[name])
@@ -313,6 +318,17 @@ class Stack:
         with open(self.log_dir / f"{name}.log", "ab") as log_file, stop_signals_held():
             self.processes[name] = spawn(command, cwd=ROOT, env=self.process_env(name), stdout=log_file,
                                          stderr=subprocess.STDOUT)
+
+    @property
+    def console_users_path(self) -> Path:
+        return self.data_dir.parent / "console-users"
+
+    def write_demo_console_user(self) -> None:
+        """The demo operator in this stack's users file (other users added with ``adduser`` are kept)."""
+        from app.console.users import user_line, write_user
+
+        line = user_line(DEMO_CONSOLE_USER, DEMO_CONSOLE_PASSWORD, "operator", rounds=10)
+        write_user(self.console_users_path, DEMO_CONSOLE_USER, line)
 
     @property
     def metrics_path(self) -> Path:
@@ -620,6 +636,9 @@ def another_payment_command(stack: Stack) -> list[str]:
 
 def show_next_steps(stack: Stack) -> None:
     say("\nThe stack keeps running.",
+        f"  Console               {stack.web_url}/console/  (user {DEMO_CONSOLE_USER}, "
+        f"password {DEMO_CONSOLE_PASSWORD}; more users: python -m app.console adduser NAME ROLE "
+        f"--file {_shown_path(stack.console_users_path)})",
         f"  Send another payment  {shlex.join(another_payment_command(stack))}",
         f"  Follow the pipeline   {stack.flower_url}  (tasks, workers, the dead-letter queue)",
         "  Stop it               Ctrl-C (SIGTERM or closing the terminal too): every process started here stops")

@@ -259,3 +259,107 @@ def dead_letters_of(flows: tuple[str, ...], limit: int = 200) -> list[dict[str, 
         raise QueueUnavailable(str(exc)) from None
     records.sort(key=lambda record: record["last_failed_at"], reverse=True)
     return [{k: v for k, v in record.items() if k != "stage_input"} for record in records[:limit]]
+
+
+def payout_reports(limit: int = 50) -> list[dict[str, Any]]:
+    """The latest payout reconciliation reports, newest arrival first (``GET /api/payouts``)."""
+    from tasks.flows.payouts import recent_reports
+
+    try:
+        return recent_reports(limit)
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+
+
+# -- dead letters, for the console and /api/dlq: the same functions `celery -A tasks dlq` runs -----
+def dead_letters() -> list[dict[str, Any]]:
+    """Every dead-letter record, masked, oldest first, each with the ``group`` of its cause."""
+    from tasks import dlq
+
+    try:
+        return [dlq.shown(record) | {"group": dlq.group_key(record)} for record in dlq.list_records()]
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+
+
+def dead_letter_groups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from tasks import dlq
+
+    return dlq.groups(records)
+
+
+def dead_letter(event_id: str) -> dict[str, Any] | None:
+    from tasks import dlq
+
+    try:
+        record = dlq.get(event_id)
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    return dlq.shown(record) | {"group": dlq.group_key(record)} if record else None
+
+
+def retry_dead_letters(event_ids: list[str], who: str) -> dict[str, list[str]]:
+    """Re-queue each record's chain from its failed stage (``dlq retry``); {retried, failed, missing}."""
+    from tasks import dlq
+    from tasks.dlq_cli import retry_record
+
+    outcome: dict[str, list[str]] = {"retried": [], "failed": [], "missing": []}
+    for event_id in event_ids:
+        try:
+            record = dlq.get(event_id)
+        except _BROKER_ERRORS as exc:
+            raise QueueUnavailable(str(exc)) from None
+        if record is None:
+            outcome["missing"].append(event_id)
+            continue
+        try:
+            retry_record(record)
+        except Exception:  # noqa: BLE001 - the record stays; the operator sees it failed and may retry
+            log.warning("dead letter not re-queued")
+            outcome["failed"].append(event_id)
+            continue
+        outcome["retried"].append(event_id)
+        dlq.audit(who=who, action="dlq.retry", target=event_id)
+    return outcome
+
+
+def discard_dead_letters(event_ids: list[str], who: str, comment: str) -> dict[str, list[str]]:
+    """Drop each record on purpose (``dlq discard``), with who and why; {discarded, missing}."""
+    from tasks import dlq
+
+    outcome: dict[str, list[str]] = {"discarded": [], "missing": []}
+    try:
+        for event_id in event_ids:
+            if dlq.discard(event_id, who=who, comment=comment) is None:
+                outcome["missing"].append(event_id)
+                continue
+            outcome["discarded"].append(event_id)
+            dlq.audit(who=who, action="dlq.discard", target=event_id, comment=comment)
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    return outcome
+
+
+# -- failed console logins: counted in Redis so every web process sees them --------------------------
+LOGIN_FAILURE_WINDOW = 15 * 60
+
+
+def failed_logins(*subjects: str) -> int:
+    """The largest count of failed logins in the window among ``subjects`` (``user:x``, ``ip:y``)."""
+    try:
+        counts = store.client().mget([store.key("login_failures", subject) for subject in subjects])
+    except _BROKER_ERRORS:
+        log.warning("failed-login counters unreadable; logins are not rate-limited while Redis is away")
+        return 0
+    return max((int(count) for count in counts if count), default=0)
+
+
+def note_failed_login(*subjects: str) -> None:
+    try:
+        pipe = store.client().pipeline()
+        for subject in subjects:
+            pipe.incr(store.key("login_failures", subject))
+            pipe.expire(store.key("login_failures", subject), LOGIN_FAILURE_WINDOW)
+        pipe.execute()
+    except _BROKER_ERRORS:
+        log.warning("failed login not counted: Redis unavailable")

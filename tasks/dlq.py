@@ -16,13 +16,20 @@ attempts and the first and last failure times. Policy:
   (event id, reason, message; the stage) to the ``dead_letter`` queue that workers consume: Flower lists
   the queue on its Broker page and each dead letter as a task; that task sends the alerts.
 - **Removed only on purpose.** ``remove`` can be told which failure it removes, so a replay that fails
-  again before the old record is dropped keeps the new record.
+  again before the old record is dropped keeps the new record. ``discard`` removes a record an operator
+  decided not to post, and keeps who, when and why on the event's record and in the history.
+- **Grouped by cause.** ``group_key`` puts together records whose reason and message differ only by
+  ids and times, so "14 x PartNum 'NEWPART-9' is not in Epicor" is one line an accountant acts on once.
+- **Shown masked.** ``shown`` masks the configured secrets again (one rotated after the record was
+  written included) and anything shaped like a Stripe secret key or a field named like a credential.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from typing import Any, cast
 
 from tasks import alerts, celery_app, store
@@ -147,3 +154,80 @@ def depth() -> int:
 def remove(event_id: str, failure_id: str = "") -> bool:
     """Drop a record; with ``failure_id``, only if that is still the failure recorded."""
     return bool(store.client().eval(_REMOVE, 2, record_key(event_id), INDEX_KEY, event_id, failure_id))
+
+
+def discard(event_id: str, *, who: str, comment: str, failure_id: str = "") -> dict[str, Any] | None:
+    """Drop a record on an operator's decision; the event stays ``dead`` with who, when and why on it.
+    Returns the record dropped, or None when there was none (or it changed since ``failure_id``)."""
+    record = get(event_id)
+    if record is None or not remove(event_id, failure_id or record["failure_id"]):
+        return None
+    store.update_event(event_id, state="dead", discarded_at=store.now(), discarded_by=who,
+                       discard_comment=comment)
+    return record
+
+
+# Ids and times vary between records of one cause; the part number or reason code does not.
+_VARYING = (
+    (re.compile(r"\b(?:evt|ch|pi|cs|cus|in|il|ii|re|dp|po|py|txn|pyr|prod|price|sub|src|card|pm)_[A-Za-z0-9]{6,}\b"),
+     "<id>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?"), "<time>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<id>"),
+)
+
+
+def normalised_message(message: str) -> str:
+    for pattern, placeholder in _VARYING:
+        message = pattern.sub(placeholder, message)
+    return message
+
+
+def group_key(record: dict[str, Any]) -> str:
+    """A short stable key for the cause of a record: its reason, stage and normalised message."""
+    cause = f"{record.get('reason')}\0{record.get('stage')}\0{normalised_message(str(record.get('message', '')))}"
+    return hashlib.sha256(cause.encode()).hexdigest()[:16]
+
+
+def groups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records by cause, the largest group first: key, reason, stage, message, count, ids, times."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = group_key(record)
+        group = found.setdefault(key, {
+            "key": key, "reason": record.get("reason"), "stage": record.get("stage"),
+            "message": normalised_message(str(record.get("message", ""))), "count": 0, "event_ids": [],
+            "first_failed_at": record["first_failed_at"], "last_failed_at": record["last_failed_at"]})
+        group["count"] += 1
+        group["event_ids"].append(record["id"])
+        group["first_failed_at"] = min(group["first_failed_at"], record["first_failed_at"])
+        group["last_failed_at"] = max(group["last_failed_at"], record["last_failed_at"])
+    return sorted(found.values(), key=lambda group: (-group["count"], group["first_failed_at"]))
+
+
+_SECRET_SHAPES = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9]+")
+_CREDENTIAL_FIELD = re.compile(r"pass(word)?|secret|api[_-]?key|authorization|token|cvc|card_?number", re.I)
+
+
+def shown(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as an operator may see it: every secret masked, wherever it sits."""
+    return cast("dict[str, Any]", _mask_shapes(mask_secrets(record)))
+
+
+def _mask_shapes(value: Any, field: str = "") -> Any:
+    if isinstance(value, str):
+        return "[redacted]" if field and _CREDENTIAL_FIELD.search(field) else _SECRET_SHAPES.sub("[redacted]", value)
+    if isinstance(value, dict):
+        return {key: _mask_shapes(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_shapes(item, field) for item in value]
+    return value
+
+
+def audit(*, who: str, action: str, target: str, comment: str = "", result: str = "ok") -> None:
+    """Record an operator's action in the history (``history.recorder``; never raises)."""
+    try:
+        from history.recorder import record
+    except ImportError:  # the history package is optional for the pipeline; the log keeps the fact
+        log.info("operator action %s on %s by %s (no history store)", action, target, who)
+        return
+    record("operator_action", who=who, action=action, target=target, comment=comment, result=result)

@@ -1,14 +1,17 @@
-"""``celery -A tasks dlq …``: list, show, retry and purge dead-letter records.
+"""``celery -A tasks dlq …``: list, show, retry, discard and purge dead-letter records.
 
 ``retry`` puts the stored stage input back, re-queues the chain from the failed stage and removes the
 record only once the chain is in the broker, and only if the record still describes the failure that
 was retried (a replay that already failed again keeps its new record); if queueing fails the record
-stays and the command exits non-zero. ``purge`` asks for confirmation unless ``--yes``. ``--json``
+stays and the command exits non-zero. ``discard ID --comment TEXT`` drops one record on purpose with
+the same function the console uses (``tasks.dlq.discard``); retries and discards are written to the
+history as the operator actions of ``cli:<login name>``. ``purge`` asks for confirmation unless ``--yes``. ``--json``
 prints machine-readable output (``list``: a list of records, each with its ``id``).
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -60,7 +63,14 @@ def retry_record(record: dict[str, Any]) -> None:
     dead_letters.remove(event_id, failure_id=record.get("failure_id", ""))
 
 
-@click.group(name="dlq", help="Dead-letter queue: list | show ID | retry ID | retry --all | purge")
+def cli_operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
+
+
+@click.group(name="dlq", help="Dead-letter queue: list | show ID | retry ID | retry --all | discard ID | purge")
 @click.pass_context
 def dlq_group(ctx: click.Context) -> None:
     ctx.ensure_object(dict)
@@ -127,7 +137,24 @@ def _retry_each(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
             failed.append(record["id"])
         else:
             retried.append(record["id"])
+    for event_id in retried:
+        dead_letters.audit(who=cli_operator(), action="dlq.retry", target=event_id)
     return retried, failed
+
+
+@dlq_group.command("discard", help="Drop one record on purpose, with a comment saying why.")
+@click.argument("event_id")
+@click.option("--comment", required=True, help="Why the event will not be posted (kept in the history).")
+@click.option("--json", "as_json", is_flag=True, help="Print {discarded: [ID]}.")
+def discard_cmd(event_id: str, comment: str, as_json: bool) -> None:
+    if not comment.strip():
+        raise click.UsageError("--comment must say why the event is discarded")
+    record = dead_letters.discard(event_id, who=cli_operator(), comment=comment.strip())
+    if record is None:
+        click.echo(f"No dead-letter record for {event_id}", err=True)
+        sys.exit(1)
+    dead_letters.audit(who=cli_operator(), action="dlq.discard", target=event_id, comment=comment.strip())
+    click.echo(json.dumps({"discarded": [event_id]}) if as_json else f"Discarded {event_id}.")
 
 
 @dlq_group.command("purge", help="Delete every record (asks first unless --yes).")

@@ -30,6 +30,7 @@ class Harness:
     def __init__(self, stack: Stack):
         self.stack = stack
         self.http = requests.Session()
+        self.http.auth = stack.api_auth  # /api/* needs a console user: the stack's demo operator
 
     def create_payment(self, **spec: Any) -> dict[str, Any]:
         response = self.http.post(f"{self.stack.sandbox_url}/_sandbox/stripe/payments", json=spec, timeout=10)
@@ -86,8 +87,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                     log_dir=base / "logs", worker_concurrency=4)
     try:
         running.start()
-    except Exception:
-        _dump_logs(base / "logs")
+    except BaseException as failure:  # an interrupted start (Ctrl-C, SIGTERM) stops what it started too
+        if isinstance(failure, Exception):
+            _dump_logs(base / "logs")
         running.stop()
         raise
     yield running

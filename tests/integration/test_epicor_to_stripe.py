@@ -184,7 +184,7 @@ def test_bad_or_stale_signature_is_refused_and_nothing_recorded(harness, options
     customer = new_customer(harness)
     event_id, response = send(harness, "Customer.Created", {"CustNum": customer["CustNum"]}, **options)
     assert response.status_code == 400
-    assert requests.get(f"{harness.stack.web_url}/api/events/{event_id}", timeout=5).status_code == 404
+    assert harness.http.get(f"{harness.stack.web_url}/api/events/{event_id}", timeout=5).status_code == 404
     assert stripe_objects(harness, "customer", epicor_cust_num=str(customer["CustNum"])) == []
 
 

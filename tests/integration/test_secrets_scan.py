@@ -107,6 +107,7 @@ def secret_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class Client:
     def __init__(self, stack: Stack):
         self.stack, self.http = stack, requests.Session()
+        self.http.auth = stack.api_auth  # /api/* needs a console user: the stack's demo operator
 
     def payment(self, **spec: Any) -> dict[str, Any]:
         response = self.http.post(f"{self.stack.sandbox_url}/_sandbox/stripe/payments", json=spec, timeout=10)

@@ -33,7 +33,7 @@ def test_invoking_a_stand_in_runs_the_real_group(monkeypatch):
     result = CliRunner().invoke(root, ["dlq", "list", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"id": "evt_1", "reason": "epicor.validation"}]
-    assert celery_commands.dlq.list_commands(click.Context(root)) == ["list", "purge", "retry", "show"]
+    assert celery_commands.dlq.list_commands(click.Context(root)) == ["discard", "list", "purge", "retry", "show"]
 
 
 def test_a_stand_in_refuses_a_target_that_is_not_a_group():

@@ -17,12 +17,40 @@ def redis_db():
 
 
 @pytest.fixture()
-def client(redis_db):
+def client(redis_db, console_users):
+    """A test client that sends an operator's HTTP Basic credentials (``/api/*`` needs a console user)."""
     from app import create_app
 
     app = create_app()
     app.testing = True
-    return app.test_client()
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = basic_auth("operator-test", CONSOLE_PASSWORD)
+    return test_client
+
+
+CONSOLE_PASSWORD = "console-test-password"
+
+
+def basic_auth(name: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+@pytest.fixture(scope="session")
+def console_user_lines() -> str:
+    """A viewer, an operator and an admin, hashed at bcrypt's lowest cost so tests stay fast."""
+    from app.console.users import user_line
+
+    return ",".join(user_line(f"{role}-test", CONSOLE_PASSWORD, role, rounds=4)
+                    for role in ("viewer", "operator", "admin"))
+
+
+@pytest.fixture()
+def console_users(monkeypatch, console_user_lines):
+    monkeypatch.setenv("CONSOLE_USERS", console_user_lines)
+    monkeypatch.delenv("CONSOLE_USERS_FILE", raising=False)
+    return console_user_lines
 
 
 @pytest.fixture()

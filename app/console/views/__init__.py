@@ -1,0 +1,1 @@
+"""Console pages: each module registers its routes on ``app.console.bp`` when imported."""
