@@ -188,13 +188,16 @@ def resource_of(system: str, path: str) -> str:
 
 
 def status_outcome(status: int) -> str:
-    return "429" if status == 429 else f"{status // 100}xx"
+    """A status class, except the answers a connector expects in normal work and alerts must tell
+    apart: 404 (a look-up that finds nothing), 409 (a create that already exists), 429 (slow down)."""
+    return str(status) if status in (404, 409, 429) else f"{status // 100}xx"
 
 
 @quietly
 def api_request(system: str, method: str, path: str, outcome: str, seconds: float) -> None:
     """One HTTP request to ``system`` ("epicor" or "stripe") ended with ``outcome``: a status class
-    (``2xx``, ``4xx``, ``429``, ``5xx``) or an error (``timeout``, ``connection``, ``error``)."""
+    (``2xx``, ``4xx``, ``5xx``; ``404``, ``409``, ``429`` apart) or an error (``timeout``,
+    ``connection``, ``error``)."""
     resource = resource_of(system, path)
     verb = label(method.upper())
     API_REQUESTS.labels(system, resource, verb, outcome).inc()

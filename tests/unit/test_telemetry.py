@@ -109,7 +109,7 @@ def test_a_file_removed_during_the_scrape_does_not_fail_it(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(("system", "path", "resource"), [
-    ("epicor", "/KineticLive/api/v2/odata/EPIC06/Erp.BO.SalesOrderSvc/SalesOrders('EPIC06',77)", "Erp.BO.SalesOrderSvc"),
+    ("epicor", "/Kinetic/api/v2/odata/EPIC06/Erp.BO.SalesOrderSvc/SalesOrders('EPIC06',77)", "Erp.BO.SalesOrderSvc"),
     ("epicor", "/KineticLive/api/v1/Erp.BO.CustomerSvc/Customers", "Erp.BO.CustomerSvc"),
     ("epicor", "/KineticLive/api/v2/odata/EPIC06/Evil<script>/x", "other"),
     ("stripe", "/v1/charges/ch_3MmlLrLkdIwHu7ix0snN0B15", "charges"),
@@ -156,8 +156,8 @@ def test_redis_gauges_are_read_at_scrape(fake_redis):
     fake_redis.rpush(queue_keys("pipeline")[0], "m1", "m2")
     fake_redis.rpush(queue_keys("pipeline")[-1], "m3")
     figures = exposition.read_redis_state()
-    assert figures == {"queues": {queue.name: 3 if queue.name == "pipeline" else 0 for queue in celeryconfig.task_queues},
-                       "dead_letters": 2, "unfinished": 2, "oldest_progress": 1000.0}
+    queues = {queue.name: 3 if queue.name == "pipeline" else 0 for queue in celeryconfig.task_queues}
+    assert figures == {"queues": queues, "dead_letters": 2, "unfinished": 2, "oldest_progress": 1000.0}
     families = {family.name: family for family in exposition.redis_families(figures, now=1100.0)}
     assert families["stripe_epicor_unfinished_oldest_idle_seconds"].samples[0].value == 100.0
     assert families["stripe_epicor_dead_letters"].samples[0].value == 2
