@@ -97,6 +97,14 @@ def spawn(command: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
     return subprocess.Popen(command, preexec_fn=_child_setup(os.getpid()), **options)  # noqa: PLW1509
 
 
+def run_child(command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run`` for a short command (the demo's payment, the checklist) that dies with us too.
+
+    It stays in our process group, so Ctrl-C reaches it directly; ``run`` kills it if we are stopped.
+    """
+    return subprocess.run(command, preexec_fn=_child_setup(os.getpid()), **options)  # noqa: PLW1509
+
+
 def _child_setup(parent: int) -> Callable[[], None]:
     """What runs in the child between fork and exec: only a few system calls, no allocation to speak of."""
     def setup() -> None:
@@ -439,7 +447,7 @@ ANOTHER_PAYMENT = ["--line", "WIDGET-100:1:1250"]
 def trigger_demo_payment(stack: Stack) -> dict:
     command = [sys.executable, "-m", "sandbox", "trigger", "payment", "--sandbox-url", stack.sandbox_url,
                "--webhook-url", f"{stack.web_url}/webhooks/stripe", "--secret", DEMO_SECRET, *DEMO_PAYMENT, "--json"]
-    done = subprocess.run(command, env=stack.env(), cwd=ROOT, capture_output=True)
+    done = run_child(command, env=stack.env(), cwd=ROOT, capture_output=True)
     if done.returncode != 0:
         raise StackError(f"the demo payment was not delivered: {done.stderr.decode(errors='replace')[-2000:]}")
     return json.loads(done.stdout)
@@ -603,7 +611,7 @@ def run_doctor(stack: Stack) -> None:
 
 
 def _run_text(command: list[str], stack: Stack) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return run_child(command, env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def show_demo_payment(stack: Stack, started: float) -> None:
