@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+DAY1, DAY2 = (datetime.fromtimestamp(time.time() - back * 86400, UTC).date().isoformat() for back in (5, 4))
 STATS = {
     "24h": {
         "counts": {"order_to_cash": {"done": 7, "dead": 1}, "refunds": {"done": 2}},
@@ -28,9 +29,9 @@ STATS = {
     "30d": {
         "counts": {"epicor_customer": {"done": 5, "ignored": 2}, "epicor_sales_order": {"done": 1}},
         "latency": {"p50": 0.5, "p95": 2.0}, "amounts": {"usd": "9000.10"}, "per_minute": [],
-        "per_day": [{"day": "2026-12-01", "currency": "usd", "amount": "100.10"},
-                    {"day": "2026-12-02", "currency": "usd", "amount": "8900.00"},
-                    {"day": "2026-12-02", "currency": "eur", "amount": "5.00"}],
+        "per_day": [{"day": DAY1, "currency": "usd", "amount": "100.10"},
+                    {"day": DAY2, "currency": "usd", "amount": "8900.00"},
+                    {"day": DAY2, "currency": "eur", "amount": "5.00"}],
         "epicor_errors": {},
     },
 }
@@ -128,10 +129,11 @@ def test_overview_shows_the_history_figures(console, history):
 def test_thirty_days_of_amounts_per_day_and_currency(console):
     html = console.get("/console/overview/tables").get_data(as_text=True)
     assert 'data-day-total="USD">9000.10<' in html and 'data-day-total="EUR">5.00<' in html
-    row = html[html.index('datetime="2026-12-02"'):]
+    row = html[html.index(f'datetime="{DAY2}"'):]
     assert row.index("5.00") < row.index("8900.00") < row.index("</tr>")  # EUR column before USD
     assert "USD: 9000.10 in 30 days" in html
-    assert "2026-12-02: 8900.00 USD" in html  # the bar's text alternative
+    assert f"{DAY2}: 8900.00 USD" in html  # the bar's text alternative
+    assert html.count("<rect") == 2 * 30  # a slot per day of the 30, per currency
 
 
 def test_the_live_fragment_follows_the_chosen_window(console, history):

@@ -40,7 +40,7 @@ UNFINISHED_WARN_SECONDS = 300.0
 QUEUE_WARN_DEPTH = 1000
 # The history store answers the 30-day figures in under a second; the page polls every few seconds,
 # so a short in-process memory keeps several open consoles from asking for the same figures at once.
-STATS_MEMORY_SECONDS = {"1h": 2.0, "24h": 2.0, "30d": 30.0}
+STATS_MEMORY_SECONDS = {"1h": 2.0, "24h": 2.0, "30d": 5.0}
 _stats_memory: dict[str, tuple[float, dict[str, Any]]] = {}
 _stats_lock = threading.Lock()
 
@@ -182,15 +182,18 @@ def bars(pairs: list[tuple[str, Decimal]]) -> list[dict[str, Any]]:
             for label, value in pairs]
 
 
-def days_table(per_day: list[dict[str, Any]]) -> dict[str, Any]:
-    """Amounts per day (rows, newest first) and currency (columns), with a bar chart per currency."""
+def days_table(per_day: list[dict[str, Any]], now: float) -> dict[str, Any]:
+    """Amounts per day (rows, newest first) and currency (columns), with a bar chart per currency over
+    the 30 days ending today (a day without postings is an empty slot, so bars keep their place)."""
     amounts: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for row in per_day:
         amounts[str(row["day"])[:10]][str(row["currency"]).upper()] = decimal_of(row["amount"])
     currencies = sorted({code for by_code in amounts.values() for code in by_code})
     days = sorted(amounts, reverse=True)
     rows = [{"day": day, "cells": [amounts[day].get(code) for code in currencies]} for day in days]
-    charts = {code: bars([(day, amounts[day].get(code, Decimal(0))) for day in sorted(amounts)])
+    today = int(now // 86400)
+    slots = [datetime.fromtimestamp((today - back) * 86400, UTC).date().isoformat() for back in range(29, -1, -1)]
+    charts = {code: bars([(day, amounts.get(day, {}).get(code, Decimal(0))) for day in slots])
               for code in currencies}
     totals = {code: sum((amounts[day].get(code, Decimal(0)) for day in days), Decimal(0)) for code in currencies}
     return {"currencies": currencies, "rows": rows, "charts": charts, "totals": totals}
@@ -249,7 +252,7 @@ def tables_context() -> dict[str, Any]:
     day, month = history_stats("24h"), history_stats("30d")
     series = per_minute_series(day.get("per_minute", []), time.time()) if day is not None else None
     return {"per_hour": per_hour_table(series) if series else None,
-            "days": days_table(month.get("per_day", [])) if month is not None else None}
+            "days": days_table(month.get("per_day", []), time.time()) if month is not None else None}
 
 
 @bp.get("/")
