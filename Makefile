@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The stack's supervisor runs as make's child, in make's process group, and stops every process it
+# started on SIGINT, SIGTERM or SIGHUP (sandbox/stack.py). Ctrl-C and a closing terminal signal the
+# whole group; make passes a SIGTERM sent to it alone on to the supervisor. make does not pass on a
+# SIGINT or SIGHUP sent to it alone (it waits for its child): signal the group (`kill -INT -PGID`).
 run: $(STAMP)
 	$(BIN)/python -m sandbox.stack
 
