@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, ParamSpec
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -77,7 +77,11 @@ WORKER_HEARTBEAT = Gauge(
 
 def label(value: Any, default: str = "other") -> str:
     """A label value from code or payload: kept when it is a short identifier, else ``default``."""
-    text = str(value) if value is not None else ""
+    return _checked(value if isinstance(value, str) else "" if value is None else str(value), default)
+
+
+@lru_cache(maxsize=4096)  # the same few hundred values every time: check each once
+def _checked(text: str, default: str) -> str:
     return text if _SAFE.match(text) else default
 
 
@@ -177,6 +181,7 @@ _STRIPE_RESOURCES = frozenset({
 _EPICOR_SERVICE = re.compile(r"^(Erp|Ice)\.[A-Za-z]+\.[A-Za-z]+$")
 
 
+@lru_cache(maxsize=2048)  # paths repeat (look-ups by filter); one with an id is parsed once and falls out
 def resource_of(system: str, path: str) -> str:
     """A bounded name for what a request addresses: Epicor's service (``Erp.BO.SalesOrderSvc``) or
     Stripe's resource path without ids (``invoices/lines``)."""
