@@ -26,7 +26,7 @@ import redis
 
 import celeryconfig
 from bench import PRIVATE_REDIS
-from sandbox.stack import ROOT, Ports, Stack
+from sandbox.stack import ROOT, Ports, Stack, spawn, stop_on_signals
 
 BENCH_REDIS_URL = os.environ["REDIS_URL"]  # set from BENCH_REDIS_URL by bench/__init__.py
 LOG_DIR = ROOT / ".run" / "bench"
@@ -99,6 +99,7 @@ class BenchRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> BenchRedis:
+        stop_on_signals()  # SIGTERM or SIGHUP unwind like Ctrl-C, through every `finally` that stops a process
         if PRIVATE_REDIS:
             self.process = _start_redis(int(BENCH_REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
         bench_redis().flushdb()
@@ -121,7 +122,7 @@ class BenchRedis:
 def _start_redis(port: int) -> subprocess.Popen[bytes]:
     shutil.rmtree(REDIS_DIR, ignore_errors=True)
     REDIS_DIR.mkdir(parents=True)
-    process = subprocess.Popen(
+    process = spawn(  # dies with the benchmark even when that is SIGKILLed
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(REDIS_DIR), "--appendonly", "yes",
          "--maxmemory-policy", "noeviction", "--save", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until(lambda: _answers(), 10, "the private redis-server", interval=0.05)

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import redis
 
-from sandbox.stack import Ports, Stack, free_port, port_open, wait_for
+from sandbox.stack import Ports, Stack, free_port, port_open, spawn, wait_for
 from tests.integration.conftest import INTEGRATION_REDIS_URL, Harness
 from tests.integration.test_order_to_cash import CUSTOMER, assert_one_set, documents_for, post_all_events
 
@@ -53,7 +53,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        self.process = spawn(  # dies with the test run even when that is SIGKILLed
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction",
              "--save", "", "--logfile", str(self.directory / "redis.log")],

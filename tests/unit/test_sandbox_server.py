@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.stack import spawn
+
 ROOT = Path(__file__).resolve().parents[2]
 EPICOR = {"Authorization": "Basic " + base64.b64encode(b"manager:manager").decode(), "x-api-key": "sandbox-api-key"}
 PARTS = "/KineticSandbox/api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts"
@@ -43,7 +45,7 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(tmp_path) -> Iterator[Sandbox]:
-    process = subprocess.Popen(
+    process = spawn(  # dies with the test run even when that is SIGKILLed
         [sys.executable, "-m", "sandbox", "serve", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", str(tmp_path / "data"), "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
