@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -197,8 +198,30 @@ def test_payout_pages_show_the_verdict_and_the_discrepancy(page, stack):
     flagged = page.locator("#transactions tr.discrepancy")
     assert flagged.count() == 1 and missing["charge"]["id"] in flagged.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "payout.png"), full_page=True)
-    page.goto(f"{stack.web_url}/console/sync")
-    assert page.locator("h1").inner_text() == "Epicor → Stripe"
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_sync_page_shows_a_customer_keyed_in_epicor_with_its_stripe_id(page, stack):
+    from tests.integration.test_epicor_to_stripe import new_customer, signed_event
+
+    sender = Sender(stack)
+    customer = new_customer(SimpleNamespace(stack=stack))
+    event_id, body, headers = signed_event("Customer.Created", {"CustNum": customer["CustNum"]})
+    answer = requests.post(f"{stack.web_url}/webhooks/epicor", data=body, headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    sender.wait_done([event_id])
+    keys = sender.http.get(f"{stack.web_url}/api/events/{event_id}", timeout=5).json()["epicor_keys"]
+    synced = page.locator("#sync-epicor_customer table.sync-done")
+    count = page.locator('#sync-epicor_customer [data-count="synced"]')
+    deadline = time.monotonic() + 30
+    while True:  # the history store has the event within seconds (the counts are remembered for 5 s)
+        page.goto(f"{stack.web_url}/console/sync")
+        if (event_id in synced.inner_text() and count.inner_text() == "1") or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
+    row = synced.locator("tr", has_text=event_id)
+    assert str(customer["CustNum"]) in row.inner_text() and keys["StripeCustomer"] in row.inner_text()
+    assert count.inner_text() == "1"
     page.screenshot(path=str(SCREENSHOTS / "sync.png"), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]
 

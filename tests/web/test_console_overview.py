@@ -286,5 +286,6 @@ def test_sync_page_shows_synced_pending_and_failed(console, history, redis_db):
     orders = html[html.index('id="sync-epicor_sales_order"'):]
     assert 'data-count="synced">5<' in customers and 'data-count="failed">1<' in customers
     assert "cus_A" in customers and "Customer 8 is not in Epicor" in customers and "secretish" not in html
+    assert 'href="https://dashboard.stripe.com/test/customers/cus_A"' in customers  # a test key: test dashboard
     assert 'data-count="pending">1<' in orders and "Sales order 5009 has no lines yet" in orders
     assert 'data-count="synced">1<' in orders and 'data-count="pending">0<' in customers

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import abort, render_template
 
-from app.console import bp
+from app.console import bp, helpers  # noqa: F401  helpers: the stripe_url template global
 from tasks.api import QueueUnavailable, money_text, payout_report, payout_reports
 
 LIST_LIMIT = 200

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import render_template
 
-from app.console import bp
+from app.console import bp, helpers  # noqa: F401  helpers: the stripe_url template global
 from app.console.views.overview import history_stats
 from tasks.api import QueueUnavailable, dead_letters_of, unfinished_events
 
