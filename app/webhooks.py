@@ -27,7 +27,6 @@ from app.signatures import SignatureRejected, verify
 from tasks.api import QueueUnavailable, payment_hint, receive
 from tasks.settings import get_settings
 from telemetry import metrics
-from telemetry import metrics
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -38,7 +37,6 @@ class BadEvent(ValueError):
 
 
 def reject(status: int, reason: str) -> tuple[Response, int]:
-    metrics.event_rejected(request.path, status, reason)
     metrics.event_rejected(request.path, status, reason)
     return jsonify({"error": reason}), status
 
@@ -88,7 +86,6 @@ def queue(event: dict[str, Any]) -> tuple[Response, int]:
     except QueueUnavailable:
         return reject(503, "event queue unavailable; retry later")
     current_app.logger.debug("event %s %s", receipt.event_id, receipt.status)
-    metrics.event_received(event.get("source") or "stripe", event["type"], receipt.status)
     metrics.event_received(event.get("source") or "stripe", event["type"], receipt.status)
     return jsonify({"received": True, "event_id": receipt.event_id, "status": receipt.status}), 200
 
