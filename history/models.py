@@ -100,6 +100,7 @@ class Document(Base):
         Index("ix_history_documents_head", "head_num"),
         Index("ix_history_documents_ref", "external_ref"),
         Index("ix_history_documents_at", "at"),
+        Index("ix_history_documents_group", "group_id"),  # search by cash group id (0002)
     )
 
 
