@@ -94,7 +94,7 @@ def authenticate(name: str, password: str) -> ConsoleUser | None:
     """The user whose name and password these are, or None."""
     user = find(name)
     if user is None:
-        bcrypt.checkpw(password.encode(), _dummy_hash())
+        bcrypt.checkpw(_bcrypt_input(password), _dummy_hash())
         return None
     proof = hashlib.sha256(f"{name}\0{password}\0{user.password_hash}".encode()).hexdigest()
     if _recalled(proof):
@@ -103,6 +103,11 @@ def authenticate(name: str, password: str) -> ConsoleUser | None:
         return None
     _remember(proof)
     return user
+
+
+def _bcrypt_input(password: str) -> bytes:
+    """bcrypt reads 72 bytes (htpasswd's hashes were made so); the library refuses more, we cut."""
+    return password.encode("utf-8", "surrogatepass")[:72]
 
 
 @functools.cache
@@ -115,7 +120,7 @@ def _check(password: str, password_hash: str) -> bool:
     # htpasswd writes $2y$, the same algorithm as $2b$ under another name
     normalised = "$2b$" + password_hash[4:] if password_hash.startswith("$2y$") else password_hash
     try:
-        return bcrypt.checkpw(password.encode(), normalised.encode())
+        return bcrypt.checkpw(_bcrypt_input(password), normalised.encode())
     except ValueError:  # a corrupt hash in the file refuses the login; it never raises to the client
         log.warning("a console user's password hash cannot be read")
         return False
@@ -140,7 +145,7 @@ def forget_remembered() -> None:
 
 
 def hash_password(password: str, rounds: int = 12) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
+    return bcrypt.hashpw(_bcrypt_input(password), bcrypt.gensalt(rounds=rounds)).decode()
 
 
 def user_line(name: str, password: str, role: str, rounds: int = 12) -> str:

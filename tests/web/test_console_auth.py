@@ -160,6 +160,20 @@ def test_a_removed_user_or_a_changed_password_ends_the_session(app, monkeypatch,
     assert log_in(app.test_client(), "operator-test", "new-pass").status_code == 401
 
 
+def test_long_or_undecodable_passwords_are_refused_never_an_error(app):
+    """bcrypt refuses more than 72 bytes; the console cuts there as htpasswd does, and answers 401."""
+    import base64
+
+    headers = [basic_auth("nobody", "x" * 500), basic_auth("viewer-test", "y" * 100),
+               basic_auth("viewer-test", CONSOLE_PASSWORD + "z" * 2000),
+               "Basic " + base64.b64encode(b"viewer-test:\xff\xfe").decode(), "Basic not-base64!"]
+    for header in headers:
+        refused = app.test_client()
+        refused.environ_base["HTTP_AUTHORIZATION"] = header
+        assert refused.get("/api/dlq").status_code == 401, header[:40]
+    assert log_in(app.test_client(), "nobody", "x" * 500).status_code == 401
+
+
 def test_adduser_writes_a_line_that_logs_in_and_htpasswd_y_hashes_are_accepted(tmp_path, monkeypatch):
     from app.console import users
 
