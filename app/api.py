@@ -163,6 +163,21 @@ def limit_arg(default: int = 50, most: int = 500) -> int:
     return int(raw)
 
 
+def time_arg(name: str) -> str | None:
+    """An ISO 8601 time or epoch seconds, as given; a 400 for anything else."""
+    value = text_arg(name)
+    if value is None:
+        return None
+    try:
+        float(value)
+    except ValueError:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadParameter(f"{name} must be an ISO 8601 time or epoch seconds") from None
+    return value
+
+
 def comment_arg() -> str:
     body = request.get_json(silent=True) if request.is_json else None
     raw = body.get("comment") if isinstance(body, dict) else request.form.get("comment")
@@ -185,7 +200,7 @@ def events() -> tuple[Response, int]:
     state = text_arg("state")
     if state and state not in STATES:
         raise BadParameter(f"state must be one of {', '.join(sorted(STATES))}")
-    flow, q, before, limit = text_arg("flow"), text_arg("q"), text_arg("before"), limit_arg()
+    flow, q, before, limit = text_arg("flow"), text_arg("q"), time_arg("before"), limit_arg()
     found: list[dict[str, Any]] = from_history(
         lambda h: h.list_events(state=state, flow=flow, q=q, limit=limit, before=before), [])
     return jsonify({"events": found, "count": len(found)}), 200

@@ -81,10 +81,16 @@ def test_event_keeps_its_old_fields_with_iso_times_numeric_counts_and_gains_its_
 
 @pytest.mark.parametrize("path", ["/api/events?limit=abc", "/api/events?limit=0", "/api/events?state=lost",
                                   "/api/stats?window=7d", "/api/search", "/api/search?q=" + "x" * 300,
-                                  "/api/payouts?limit=9999"])
+                                  "/api/payouts?limit=9999", "/api/events?before=yesterday"])
 def test_a_bad_parameter_is_a_400_that_names_it(app, path):
     answer = as_user(app, "viewer").get(path)
     assert answer.status_code == 400 and answer.get_json()["error"]
+
+
+def test_events_page_back_by_time(app):
+    viewer = as_user(app, "viewer")
+    assert viewer.get("/api/events?before=2026-12-06T10:00:00Z").status_code == 200
+    assert viewer.get("/api/events?before=1765000000").get_json() == {"events": [], "count": 0}
 
 
 def test_stats_and_search_answer_with_numbers_and_lists(app):
