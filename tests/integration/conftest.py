@@ -24,13 +24,27 @@ INTEGRATION_REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0
 TERMINAL = ("done", "dead", "ignored")
 
 
+class ReceiverAuth(requests.auth.AuthBase):
+    """The stack's console user on requests to the receiver only. A session-wide HTTPBasicAuth would
+    also replace the ``Authorization: Bearer`` a test sends to the sandbox's Stripe API."""
+
+    def __init__(self, stack: Stack):
+        self.web_url = stack.web_url + "/"
+        self.basic = requests.auth.HTTPBasicAuth(*stack.api_auth) if stack.api_auth else None
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.basic and (request.url or "").startswith(self.web_url):
+            return self.basic(request)
+        return request
+
+
 class Harness:
     """What a test does to the stack: make payments, deliver events, read Epicor and Stripe."""
 
     def __init__(self, stack: Stack):
         self.stack = stack
         self.http = requests.Session()
-        self.http.auth = stack.api_auth  # /api/* needs a console user: the stack's demo operator
+        self.http.auth = ReceiverAuth(stack)  # /api/* needs a console user: the stack's demo operator
 
     def create_payment(self, **spec: Any) -> dict[str, Any]:
         response = self.http.post(f"{self.stack.sandbox_url}/_sandbox/stripe/payments", json=spec, timeout=10)
