@@ -209,13 +209,8 @@ def main() -> int:
     db.dispose_engines()
     db.migrate()
     seconds = fill(db.database_url(), args.events, time.time())
-    if args.database == "postgresql":
-        with db.engine().connect() as connection:
-            connection.execute(text("COMMIT"))
-            connection.execute(text("ANALYZE"))
-    else:
-        with db.engine().begin() as connection:
-            connection.execute(text("ANALYZE"))
+    with db.engine().begin() as connection:  # planner statistics, as autovacuum would gather them (committed)
+        connection.execute(text("ANALYZE"))
     print(f"{args.database}: {args.events:,} events filled in {seconds:.0f} s "
           f"({args.events / seconds:,.0f} events/s with their timeline, refs and documents)")
     measure(args.events)
