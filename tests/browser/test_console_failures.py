@@ -16,9 +16,7 @@ skip only when no chromium is installed (``apt-get install chromium`` or ``CHROM
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +24,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.stack import ROOT, Ports, Stack, start_private_redis, stop_processes
+from sandbox.stack import ROOT, Stack
+from tests.browser.conftest import console_stack
 from tests.integration.conftest import Harness
 from tests.integration.test_order_to_cash import CUSTOMER, documents_for, post_all_events
 
@@ -35,56 +34,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 OPERATOR = ("olga", "operator-password-for-the-browser-test")
 VIEWER = ("victor", "viewer-password-for-the-browser-test")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def chromium_path() -> str | None:
-    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if chromium_path() is None:
-        pytest.skip("no chromium: apt-get install chromium (or set CHROMIUM_PATH)")
-    from app.console.users import user_line
-
-    base = tmp_path_factory.mktemp("failures-stack")
-    users_file = base / "console-users-of-this-test"
-    users_file.write_text(f"{user_line(*OPERATOR, 'operator', rounds=4)}\n{user_line(*VIEWER, 'viewer', rounds=4)}\n")
-    # A Redis of its own: the integration tier's session stack may still be running, and a second
-    # worker on the same broker would take this stack's events to the other sandbox.
-    redis_url, redis_server = start_private_redis(base / "redis")
-    running = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
-                    worker_concurrency=4, api_auth=OPERATOR,
-                    extra_env={"CONSOLE_USERS_FILE": str(users_file), "SECRET_KEY": "browser-test-secret-key",
-                               "HISTORY_DRAIN_INTERVAL": "0.5"})
-    try:
-        running.start(("sandbox", "web", "worker"))
-    except Exception:
-        for log in sorted((base / "logs").glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        running.stop()
-        stop_processes([redis_server])
-        raise
-    yield running
-    running.stop()
-    stop_processes([redis_server])
+    with console_stack(tmp_path_factory.mktemp("failures-stack"), [(*OPERATOR, "operator"), (*VIEWER, "viewer")],
+                       api_auth=OPERATOR) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def harness(stack: Stack) -> Harness:
     return Harness(stack)
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class Console:

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import time
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import redis
 import requests
 
 from sandbox.signing import sign_payload
-from sandbox.stack import DEMO_SECRET, ROOT, Ports, Stack
+from sandbox.stack import DEMO_SECRET, ROOT, Stack
+from tests.browser.conftest import console_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/13")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 NAME, PASSWORD = "vera", "viewer-password-for-the-browser-test"
 CUSTOMER = {"name": "Overview Test Ltd", "email": "overview@example.test",
@@ -35,34 +32,11 @@ CUSTOMER = {"name": "Overview Test Ltd", "email": "overview@example.test",
 PAYMENTS = [(1250, "usd"), (3000, "usd"), (725, "eur")]
 
 
-def chromium_path() -> str | None:
-    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    if chromium_path() is None:
-        pytest.skip("no chromium: apt-get install chromium (or set CHROMIUM_PATH)")
-    from app.console.users import user_line
-
-    base = tmp_path_factory.mktemp("overview-stack")
-    users_file = base / "console-users-of-this-test"
-    users_file.write_text(user_line(NAME, PASSWORD, "viewer", rounds=4) + "\n")
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    running = Stack(ports=Ports.free(), redis_url=REDIS_URL, data_dir=base / "sandbox", log_dir=base / "logs",
-                    worker_concurrency=4,
-                    extra_env={"CONSOLE_USERS_FILE": str(users_file), "SECRET_KEY": "browser-test-secret-key",
-                               "HISTORY_DRAIN_INTERVAL": "0.5"})
-    running.api_auth = (NAME, PASSWORD)
-    try:
-        running.start(("sandbox", "web", "worker"))
-    except Exception:
-        for log in sorted((base / "logs").glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with console_stack(tmp_path_factory.mktemp("overview-stack"), [(NAME, PASSWORD, "viewer")],
+                       api_auth=(NAME, PASSWORD)) as running:
+        yield running
 
 
 class Sender:
@@ -102,16 +76,6 @@ class Sender:
                     break
                 assert time.monotonic() < deadline, f"{event_id} stuck: {record}"
                 time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture()

@@ -1,0 +1,65 @@
+"""What every browser test shares: Debian's chromium driven by Playwright, and a real stack of its own.
+
+Each test module starts its own stack (sandbox, gunicorn, a Celery worker, the history) on a private
+``redis-server``: the integration tier's session stack may still be running, and a second worker on
+the same broker would take this stack's events to the other sandbox. The tests skip only when no
+chromium is installed (``apt-get install chromium`` or ``CHROMIUM_PATH``); never ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.stack import Ports, Stack, start_private_redis, stop_processes
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def console_stack(base: Path, users: list[tuple[str, str, str]], api_auth: tuple[str, str]) -> Iterator[Stack]:
+    """A stack whose console knows ``users`` (name, password, role), on a Redis of its own."""
+    if chromium_path() is None:
+        pytest.skip("no chromium: apt-get install chromium (or set CHROMIUM_PATH)")
+    from app.console.users import user_line
+
+    users_file = base / "console-users-of-this-test"
+    users_file.write_text("".join(user_line(name, password, role, rounds=4) + "\n" for name, password, role in users))
+    redis_url, redis_server = start_private_redis(base / "redis")
+    running = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
+                    worker_concurrency=4, api_auth=api_auth,
+                    extra_env={"CONSOLE_USERS_FILE": str(users_file), "SECRET_KEY": "browser-test-secret-key",
+                               "HISTORY_DRAIN_INTERVAL": "0.5"})
+    try:
+        running.start(("sandbox", "web", "worker"))
+        yield running
+    except Exception:
+        for log in sorted((base / "logs").glob("*.log")):
+            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    finally:
+        running.stop()
+        stop_processes([redis_server])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if chromium_path() is None:
+        pytest.skip("no chromium: apt-get install chromium (or set CHROMIUM_PATH)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
