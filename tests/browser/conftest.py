@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.stack import Ports, Stack, start_private_redis, stop_processes
+from sandbox.stack import ROOT, Ports, Stack, start_private_redis, stop_processes
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -63,3 +63,12 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
+    """Save a page's picture under ``SCREENSHOTS_DIR`` (default ``.run/screenshots``, ignored by git);
+    ``SCREENSHOTS_DIR=docs/screenshots`` refreshes the README's pictures, so a plain test run leaves the
+    tree as it was."""
+    directory = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / ".run" / "screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=full_page)

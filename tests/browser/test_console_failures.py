@@ -10,7 +10,7 @@ users, an operator and a viewer, as an accountant and an administrator would use
 - a viewer sees no retry or discard button and the API refuses them 403;
 - no page logs a console error or an uncaught exception.
 
-Screenshots of the login, search, event and failures pages go to ``docs/screenshots/``. The tests
+Screenshots of the login, search, event and failures pages go to ``SCREENSHOTS_DIR`` (conftest). The tests
 skip only when no chromium is installed (``apt-get install chromium`` or ``CHROMIUM_PATH``).
 """
 
@@ -24,14 +24,13 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.stack import ROOT, Stack
-from tests.browser.conftest import console_stack
+from sandbox.stack import Stack
+from tests.browser.conftest import console_stack, screenshot
 from tests.integration.conftest import Harness
 from tests.integration.test_order_to_cash import CUSTOMER, documents_for, post_all_events
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 OPERATOR = ("olga", "operator-password-for-the-browser-test")
 VIEWER = ("victor", "viewer-password-for-the-browser-test")
 
@@ -70,8 +69,7 @@ class Console:
         return self.page
 
     def shoot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        screenshot(self.page, name)
 
     def close(self) -> None:
         self.context.close()
@@ -130,8 +128,7 @@ def test_the_login_page_and_a_payment_found_by_charge_id_and_by_order_number(bro
     anonymous = browser.new_context().new_page()
     anonymous.goto(f"{stack.web_url}/console/failures")
     assert "/console/login" in anonymous.url
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    anonymous.screenshot(path=str(SCREENSHOTS / "login.png"))
+    screenshot(anonymous, "login", full_page=False)
     anonymous.context.close()
 
     payment = harness.create_payment(amount=3700, currency="usd", customer={**CUSTOMER, "email": "find@acme.example"})

@@ -3,7 +3,7 @@
 Payments of known amounts go through the sandbox, the receiver, a Celery worker and the history
 store; the Overview must then show exactly what was sent (events by flow and outcome, amounts per
 currency), update by itself when another payment arrives (no reload), and log no console error.
-Screenshots of the Overview, Payouts and Epicor → Stripe pages go to ``docs/screenshots/``.
+Screenshots of the Overview, Payouts and Epicor → Stripe pages go to ``SCREENSHOTS_DIR`` (conftest).
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import pytest
 import requests
 
 from sandbox.signing import sign_payload
-from sandbox.stack import DEMO_SECRET, ROOT, Stack
-from tests.browser.conftest import console_stack
+from sandbox.stack import DEMO_SECRET, Stack
+from tests.browser.conftest import console_stack, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 NAME, PASSWORD = "vera", "viewer-password-for-the-browser-test"
 CUSTOMER = {"name": "Overview Test Ltd", "email": "overview@example.test",
             "address": {"line1": "1 Chart Street", "city": "Austin", "state": "TX", "postal_code": "73301",
@@ -137,8 +136,7 @@ def test_overview_shows_what_was_sent_and_updates_by_itself(page, stack):
     wait_for_figure(page, 'td[data-day-total="USD"]', expected["USD"])  # the 30-day table, refreshed too
     wait_for_figure(page, 'td[data-day-total="EUR"]', expected["EUR"])
     assert page.evaluate("window.__notReloaded") is True  # updated in place, not reloaded
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    screenshot(page, "overview")
     assert page.problems == []  # type: ignore[attr-defined]
 
 
@@ -155,13 +153,13 @@ def test_payout_pages_show_the_verdict_and_the_discrepancy(page, stack):
     page.goto(f"{stack.web_url}/console/payouts")
     row = page.locator(f'tr[data-payout="{payout_id}"]')
     assert "mismatch" in row.inner_text() and row.get_attribute("class") == "discrepancy"
-    page.screenshot(path=str(SCREENSHOTS / "payouts.png"), full_page=True)
+    screenshot(page, "payouts")
     row.locator("a").first.click()
     page.wait_for_url(f"**/console/payouts/{payout_id}")
     assert page.locator("#verdict").inner_text() == "mismatch"
     flagged = page.locator("#transactions tr.discrepancy")
     assert flagged.count() == 1 and missing["charge"]["id"] in flagged.inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "payout.png"), full_page=True)
+    screenshot(page, "payout")
     assert page.problems == []  # type: ignore[attr-defined]
 
 
@@ -186,6 +184,6 @@ def test_sync_page_shows_a_customer_keyed_in_epicor_with_its_stripe_id(page, sta
     row = synced.locator("tr", has_text=event_id)
     assert str(customer["CustNum"]) in row.inner_text() and keys["StripeCustomer"] in row.inner_text()
     assert count.inner_text() == "1"
-    page.screenshot(path=str(SCREENSHOTS / "sync.png"), full_page=True)
+    screenshot(page, "sync")
     assert page.problems == []  # type: ignore[attr-defined]
 
