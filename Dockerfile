@@ -5,6 +5,7 @@ COPY pyproject.toml README.md celeryconfig.py celery_commands.py cpu_affinity.py
 COPY app ./app
 COPY tasks ./tasks
 COPY telemetry ./telemetry
+COPY history ./history
 COPY sandbox ./sandbox
 COPY mappings ./mappings
 RUN pip install . && useradd --create-home connector && mkdir -p .run/metrics .sandbox && chown -R connector .run .sandbox
