@@ -305,6 +305,14 @@ def dlq_group_discard(key: str) -> tuple[Response, int]:
     return _answer(discard_dead_letters(members, operator_name(), comment), "discarded")
 
 
+# -- mapping changes ---------------------------------------------------------------------------------
+@bp.get("/mappings/changes")
+def mapping_changes() -> tuple[Response, int]:
+    mapping, limit = text_arg("mapping"), limit_arg(default=100, most=1000)
+    changes: list[dict[str, Any]] = from_history(lambda queries: queries.mapping_changes(mapping, limit), [])
+    return jsonify({"changes": changes, "count": len(changes)}), 200
+
+
 # -- payouts (one report: app.payouts) --------------------------------------------------------------
 @bp.get("/payouts")
 def payouts() -> tuple[Response, int]:

@@ -1,6 +1,7 @@
 """The history's part in the Celery processes (imported through ``celeryconfig.imports``).
 
-- Worker: migrates the database and starts the drainer thread once the worker is ready; at shutdown
+- Worker: migrates the database, records mapping files changed on disk since the last start
+  (``history.mapping_files``) and starts the drainer thread once the worker is ready; at shutdown
   the thread drains once more. ``HISTORY_DRAIN_INTERVAL`` (seconds, default 1) sets its pace.
 - Beat: migrates at start, and runs ``history.prune`` daily (``HISTORY_RETENTION_DAYS``).
 
@@ -16,7 +17,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import beat_init, worker_ready, worker_shutdown
 
-from history import db, drainer, retention
+from history import db, drainer, mapping_files, retention
 
 log = logging.getLogger(__name__)
 _threads: list[drainer.DrainerThread] = []
@@ -32,9 +33,17 @@ def drain_interval() -> float:
 @worker_ready.connect
 def start_drainer(**_: Any) -> None:
     db.migrate_quietly()
+    _note_mapping_files()
     if not _threads:
         _threads.append(drainer.start(drain_interval()))
         log.info("history drainer started (%s)", db.engine().url.render_as_string(hide_password=True))
+
+
+def _note_mapping_files() -> None:
+    from tasks import store
+    from tasks.settings import get_settings
+
+    mapping_files.note_changes(get_settings().mappings_dir, store.client())
 
 
 @worker_shutdown.connect

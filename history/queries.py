@@ -30,6 +30,7 @@ from history.models import (
     Event,
     HourErrors,
     LatencyBucket,
+    MappingChange,
     MinuteCount,
     OperatorAction,
     Ref,
@@ -194,6 +195,16 @@ def _actions(connection: Connection, target: str | None, limit: int) -> list[dic
 def operator_actions(target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     with _connect() as connection:
         return _actions(connection, target, limit)
+
+
+def mapping_changes(mapping: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Mapping changes, newest first (``history.mapping_files`` records files changed on disk)."""
+    query = select(MappingChange).order_by(MappingChange.at.desc()).limit(max(1, min(limit, 1000)))
+    if mapping:
+        query = query.where(MappingChange.mapping == mapping)
+    with _connect() as connection:
+        return [{"who": c.who, "mapping": c.mapping, "version": c.version, "comment": c.comment, "at": iso(c.at)}
+                for c in connection.execute(query)]
 
 
 # -- stats -----------------------------------------------------------------------------------------
