@@ -21,7 +21,7 @@ import redis
 
 from tasks import store
 from tasks.chains import build_chain, envelope_for
-from tasks.flows import flow_for
+from tasks.routing import flow_for
 
 log = logging.getLogger(__name__)
 

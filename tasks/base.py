@@ -36,7 +36,7 @@ from celery.exceptions import Ignore
 
 import celeryconfig
 from history import extract, recorder
-from tasks import dlq, followers, recovery, store  # noqa: F401 - recovery: the worker's stalled-event sweeper
+from tasks import dlq, followers, store
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
 from tasks.flows import STAGES, AlreadyPosted, Flow, RetryPolicy, SkipEvent, flow_named

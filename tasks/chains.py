@@ -4,6 +4,10 @@ The chain is sent as its first stage's message carrying the remaining stages, ex
 reads when it hands a result from stage to stage (``chain`` in the message). Sending it this way
 rather than through ``celery.chain`` skips the canvas's per-call preparation (cloning and freezing
 every step), which cost the receiver more CPU than publishing the message itself (bench/README.md).
+
+Stages are named by their task names (``pipeline.fetch`` …, the wire contract of queued messages), not
+imported: the receiver, the dead-letter CLI and the worker's own followers and sweeper build chains
+without loading the stage tasks, and the stage runner never imports back the code that queues it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,10 @@ from typing import Any
 
 from celery.canvas import Signature
 
-from tasks.flows import STAGES
-from tasks.stages.fetch import fetch
-from tasks.stages.post import post
-from tasks.stages.status_update import status_update
-from tasks.stages.transform import transform
-from tasks.stages.validate import validate
+from tasks import celery_app
+from tasks.routing import STAGES
 
-STAGE_TASKS = {"fetch": fetch, "transform": transform, "validate": validate, "post": post,
-               "status_update": status_update}
+STAGE_TASKS = {stage: f"pipeline.{stage}" for stage in STAGES}  # the names tasks.stages registers
 
 # Broker priority of each stage's message (Redis: 0 is served first; celeryconfig's priority_steps).
 # Events already under way go before new ones: in a burst the worker finishes the events it started
@@ -29,7 +28,7 @@ STAGE_PRIORITY = {"fetch": 9, "transform": 6, "validate": 3, "post": 0, "status_
 
 
 def stage_signature(name: str, *args: Any) -> Signature:
-    return STAGE_TASKS[name].s(*args).set(priority=STAGE_PRIORITY[name])
+    return celery_app.signature(STAGE_TASKS[name], args=args, priority=STAGE_PRIORITY[name])
 
 
 def build_chain(envelope: dict[str, Any], start: str = "fetch") -> Signature:

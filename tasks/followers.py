@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tasks import store
+from tasks import chains, store
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,7 @@ def release(lead: dict[str, Any], *, posted: bool) -> None:
 
 
 def _settle(follower: dict[str, str], lead_id: str, posted: bool) -> None:
-    from tasks.chains import build_chain, envelope_for  # the chain's tasks import the stage runner
-    from tasks.flows import flow_named
+    from tasks.flows import flow_named  # the flow's own rule; only ever called inside the worker
 
     follower_id = follower["id"]
     if follower.get("state") != "received" or follower.get("waiting_for") != lead_id or not follower.get("flow"):
@@ -57,5 +56,5 @@ def _settle(follower: dict[str, str], lead_id: str, posted: bool) -> None:
                            finished_at=store.now())
         metrics.event_finished(str(follower["flow"]), "done", None)  # no receipt time here: counted only
         return
-    build_chain(envelope_for(follower)).apply_async()
+    chains.build_chain(chains.envelope_for(follower)).apply_async()
     store.update_event(follower_id, queued_at=store.now())

@@ -32,7 +32,7 @@ from celery.signals import worker_ready
 from kombu.transport import redis as kombu_redis
 
 import celeryconfig
-from tasks import store
+from tasks import chains, store
 from tasks.broker import queue_depth
 from tasks.settings import env_int
 
@@ -60,10 +60,8 @@ def requeue_stalled() -> list[str]:
 
 
 def requeue(event: dict[str, Any]) -> None:
-    from tasks.chains import build_chain, envelope_for  # the chain's tasks import this package's base
-
     stage = _resume_stage(event)
-    build_chain(envelope_for(event), start=stage).apply_async()
+    chains.build_chain(chains.envelope_for(event), start=stage).apply_async()
     store.update_event(event["id"], requeued_at=store.now())
     log.warning("stalled event re-queued from stage %s", stage)
 

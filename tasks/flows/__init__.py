@@ -1,8 +1,7 @@
-"""Flows: which event types run which functions at each of the five stages.
+"""Flows: the functions each flow runs at each of the five stages, found by the flow's name.
 
-``EVENT_FLOWS`` is the single routing table from an event type to a flow name; a type that is not in
-it has no flow and is acknowledged as ``ignored``. Each flow supplies one function per stage; the
-Celery tasks in ``tasks.stages`` are the same for every flow.
+Which event type runs which flow is ``tasks.routing`` (``EVENT_FLOWS``). Each flow supplies one
+function per stage; the Celery tasks in ``tasks.stages`` are the same for every flow.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ from typing import Any
 
 from tasks.context import Context
 
-STAGES = ("fetch", "transform", "validate", "post", "status_update")
+# Routing lives in ``tasks.routing`` (the receiver reads it without loading any flow); re-exported here.
+from tasks.routing import EPICOR_EVENT_FLOWS, EVENT_FLOWS, STAGES, flow_for  # noqa: E402,F401
 
 
 class AlreadyPosted(Exception):  # noqa: N818 - an outcome, not an error
@@ -95,37 +95,6 @@ def _registry() -> dict[str, Flow]:
                                          customers.FLOW, payouts.FLOW)}
 
 
-EVENT_FLOWS: dict[str, str] = {
-    "charge.succeeded": "order_to_cash",
-    "charge.captured": "order_to_cash",
-    "payment_intent.succeeded": "order_to_cash",
-    "checkout.session.completed": "order_to_cash",
-    "checkout.session.async_payment_succeeded": "order_to_cash",
-    "charge.refunded": "refunds",
-    "refund.created": "refunds",
-    "refund.updated": "refunds",
-    "refund.failed": "refunds",
-    "charge.refund.updated": "refunds",
-    "charge.dispute.created": "disputes",
-    "charge.dispute.funds_withdrawn": "disputes",
-    "charge.dispute.funds_reinstated": "disputes",
-    "charge.dispute.closed": "disputes",
-    "charge.failed": "payment_failed",
-    "payment_intent.payment_failed": "payment_failed",
-    "checkout.session.async_payment_failed": "payment_failed",
-    "invoice.paid": "stripe_invoice",
-    "invoice.payment_succeeded": "stripe_invoice",
-    "invoice.payment_failed": "customer_standing",
-    "customer.subscription.created": "customer_standing",
-    "customer.subscription.updated": "customer_standing",
-    "customer.subscription.deleted": "customer_standing",
-    "customer.subscription.paused": "customer_standing",
-    "customer.subscription.resumed": "customer_standing",
-    "customer.created": "customer_sync",
-    "customer.updated": "customer_sync",
-    "payout.paid": "payout_reconciliation",
-}
-
 _flows: dict[str, Flow] = {}
 
 
@@ -133,18 +102,3 @@ def flow_named(name: str) -> Flow:
     if not _flows:
         _flows.update(_registry())
     return _flows[name]
-
-
-# Events sent by Epicor (contract §7) through ``POST /webhooks/epicor``: a type listed with ``None`` is
-# recognised but has no flow (acknowledged as ignored); a type not listed is refused by the receiver.
-EPICOR_EVENT_FLOWS: dict[str, str | None] = {
-    "Customer.Created": "epicor_customer",
-    "Customer.Updated": "epicor_customer",
-    "SalesOrder.Created": "epicor_sales_order",
-    "SalesOrder.Updated": None,
-}
-
-
-def flow_for(event_type: str, source: str = "stripe") -> str | None:
-    table = EPICOR_EVENT_FLOWS if source == "epicor" else EVENT_FLOWS
-    return table.get(event_type)
