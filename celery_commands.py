@@ -1,4 +1,5 @@
-"""The ``celery`` subcommands this project adds (``dlq``, ``payouts``, ``doctor``), registered without importing it.
+"""The ``celery`` subcommands this project adds (``dlq``, ``payouts``, ``doctor``, ``mapping``), registered
+without importing it.
 
 Celery's command line loads every ``celery.commands`` entry point of the environment when it starts,
 whatever the ``-A`` app: ``celery -A some_other_app worker`` in the same environment imports them too.
@@ -67,3 +68,5 @@ dlq = LazyGroup("dlq", "tasks.dlq_cli:dlq",
                 help="Dead-letter queue: list | show ID | retry ID | retry --all | discard ID | purge")
 payouts = LazyGroup("payouts", "tasks.payouts_cli:main",
                     help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")
+mapping = LazyGroup("mapping", "tasks.mapping_cli:main",
+                    help="Field mapping files: check [DIR] (every error as file:line: field)")

@@ -1,0 +1,71 @@
+"""Builders: the parts of a document that are algorithm, not assignment, named so a mapping file can call them.
+
+Policy: a field mapping file says which value lands in which Epicor field; it does not settle order lines
+to the cent, decide which Epicor customer a payment belongs to, or parse ``epicor_lines`` metadata. That
+logic stays here, in tested Python shared with today's transforms (``order_to_cash.py``), and each
+builder returns plain values (``Decimal`` for money) that the file maps field by field. A file lists the
+builders it uses (``builders: [sale, payer]``); their results join the fetched objects under the
+builder's name, so ``sale.lines[].part`` and ``payer.name`` are ordinary JMESPath sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tasks.mapping.address import clean_text
+from tasks.mapping.order_to_cash import (
+    amount_paid,
+    customer_section,
+    payer_contact,
+    requested_lines,
+    settled_lines,
+    stripe_customer_id,
+)
+from tasks.mapping.tables import Mappings
+from tasks.mapping.transforms import builder
+
+
+@builder("sale", "Order lines settled to the amount paid")
+def sale(payment: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """The amount received and the order lines that add up to it exactly in the currency's decimals:
+    checkout line items, else ``epicor_lines`` / ``epicor_part_num`` metadata, else one default-part line;
+    a difference line for tax and shipping, or one collapsed line when a discount makes the items exceed
+    what was paid. Each line: ``number``, ``part``, ``description``, ``quantity``, ``unit_price``."""
+    charge = payment["charge"]
+    currency, amount = charge["currency"], amount_paid(charge)
+    lines = settled_lines(requested_lines(payment, tables, amount, currency), amount, tables, currency)
+    return {"amount": amount,
+            "lines": [{"number": number, "part": line.part, "description": line.description,
+                       "quantity": line.quantity, "unit_price": line.unit_price}
+                      for number, line in enumerate(lines, start=1)],
+            "parts": list(dict.fromkeys(line.part for line in lines))}
+
+
+@builder("payer", "The paying customer: how to find or create it")
+def payer(payment: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """Who pays: Epicor ids in metadata, then the Stripe customer, then a guest's e-mail, else the
+    configured catch-all customer. ``match`` and ``cust_id_alternates`` tell post how to find the customer
+    (or which CustID to try after a collision); ``cust_id``, ``name``, ``email``, ``phone``, ``address``
+    and ``external_id`` are the values of a customer created new (the catch-all's from defaults.yaml)."""
+    section = customer_section(payment, tables, "")
+    stripe_id = stripe_customer_id(payment)
+    common = {"match": section["match"], "cust_id_alternates": section["cust_id_alternates"],
+              "cust_id": section["create"]["CustID"]}
+    if section["match"]["catch_all"]:
+        return common | {"name": tables.catch_all_name, "email": "", "phone": "", "address": None,
+                         "external_id": None}
+    contact = payer_contact(payment)
+    return common | {"name": contact["name"] or contact["email"] or f"Stripe customer {stripe_id}",
+                     "email": contact["email"], "phone": contact["phone"], "address": contact["address"],
+                     "external_id": stripe_id}
+
+
+@builder("order_comment", "Order comment from defaults.yaml's template")
+def order_comment(payment: Mapping[str, Any], tables: Mappings) -> str:
+    """The sales order comment written by ``order_comment_template`` (defaults.yaml), with the payer's name
+    and e-mail as the customer document carries them."""
+    charge, customer = payment["charge"], payer(payment, tables)
+    return tables.order_comment(payment_key=payment["payment_key"], charge_id=charge["id"],
+                                customer_name=str(customer["name"])[:50], email=str(customer["email"]),
+                                description=clean_text(charge.get("description")))
