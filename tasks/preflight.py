@@ -75,6 +75,16 @@ def _mappings(settings: Settings) -> None:
     if not settings.mappings_dir.is_dir():
         raise ConfigError(f"MAPPINGS_DIR {settings.mappings_dir} is not a directory")
     load_mappings(settings.mappings_dir)
+    _document_mappings(settings)
+
+
+def _document_mappings(settings: Settings) -> None:
+    """The field mapping files (mappings/documents/): a refused one stops the worker, every error listed."""
+    from tasks.mapping.engine import check_directory
+
+    problems = check_directory(settings.mappings_dir)
+    if problems:
+        raise ConfigError("field mappings refused: " + "; ".join(str(problem) for problem in problems))
 
 
 def _retry_policies(_: Settings) -> None:
