@@ -59,3 +59,16 @@ def signed():
         return sign_payload(body, list(secrets), timestamp=timestamp or int(time.time()), with_v0=with_v0)
 
     return make
+
+
+@pytest.fixture()
+def app(redis_db, console_users, tmp_path, monkeypatch):
+    """The whole web app (receivers, console, API) with the test's console users and a history of its own."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'history.sqlite3'}")
+    from app import create_app
+    from app.console import users
+
+    users.forget_remembered()
+    made = create_app()
+    made.testing = True
+    return made

@@ -17,18 +17,6 @@ PART_MESSAGE = ("PartNum 'NEWPART-9' is not in Epicor: add the part in Epicor or
                 "existing part in mappings/parts.yaml (payment {payment})")
 
 
-@pytest.fixture()
-def app(redis_db, console_users, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'history.sqlite3'}")
-    from app import create_app
-    from app.console import users
-
-    users.forget_remembered()
-    made = create_app()
-    made.testing = True
-    return made
-
-
 def as_user(app, role: str):
     test_client = app.test_client()
     test_client.environ_base["HTTP_AUTHORIZATION"] = basic_auth(f"{role}-test", CONSOLE_PASSWORD)

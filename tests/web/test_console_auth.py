@@ -20,18 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def app(redis_db, console_users, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'history.sqlite3'}")
-    from app import create_app
-    from app.console import users
-
-    users.forget_remembered()
-    made = create_app()
-    made.testing = True
-    return made
-
-
-@pytest.fixture()
 def anonymous(app):
     return app.test_client()
 
