@@ -27,8 +27,10 @@ keepalive = 75
 
 
 def on_starting(server: Any) -> None:
+    from tasks import patches
     from telemetry import processes
 
+    patches.apply_all("web")  # before the workers fork: kombu's client per channel (tasks/patches.py)
     processes.set_default_directory()
     processes.tidy()
 

@@ -9,8 +9,6 @@ applied by the processes that want them, at start (``tasks.patches``).
 
 from celery import Celery
 
-from tasks import broker  # noqa: F401  one Redis client per broker channel (tasks/broker.py)
-
 # Imported by a worker (and beat) at start, before ``worker_init``: the five stage tasks, and the sweeper
 # that re-queues events whose chain message was lost (it starts when the worker is ready).
 WORKER_MODULES = ("tasks.stages.fetch", "tasks.stages.transform", "tasks.stages.validate", "tasks.stages.post",

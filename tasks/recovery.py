@@ -18,7 +18,7 @@ Policy:
   ``STALL_SWEEP_INTERVAL`` seconds); a Redis lock makes one worker at a time do it, so no beat
   process is needed.
 
-The worker must also survive Redis going away at any instant: see ``guard_closed_broker_channel``.
+The worker must also survive Redis going away at any instant: see ``tasks.patches.guard_closed_broker_channel``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ import logging
 import threading
 from typing import Any
 
-import redis
 from celery.signals import worker_ready
-from kombu.transport import redis as kombu_redis
 
 import celeryconfig
 from tasks import chains, store
@@ -103,28 +101,3 @@ def start_sweeper(**_: Any) -> None:
     interval = env_int("STALL_SWEEP_INTERVAL", 60)
     if interval > 0:
         threading.Thread(target=_sweep_forever, args=(interval,), name="stall-sweeper", daemon=True).start()
-
-
-def guard_closed_broker_channel() -> None:
-    """Make a broker restart at the wrong instant a connection error, which Celery survives.
-
-    With kombu 5.7, when Redis goes away while the worker is collecting a broken connection, closing
-    the consumer's channel a second time reads the broker address from a transport that was already
-    released and raises ``AttributeError``; Celery treats that as unrecoverable and the worker exits.
-    Raising the connection error it really is lets Celery reconnect as usual; the channel's
-    unacknowledged messages are handed out again after the visibility timeout.
-    """
-    original = kombu_redis.Channel._connparams
-    if getattr(original, "guarded", False):
-        return
-
-    def connparams(self: Any, asynchronous: bool = False) -> Any:
-        if self.connection.client is None:
-            raise redis.exceptions.ConnectionError("broker connection already released")
-        return original(self, asynchronous)
-
-    connparams.guarded = True  # type: ignore[attr-defined]
-    kombu_redis.Channel._connparams = connparams  # type: ignore[method-assign]
-
-
-guard_closed_broker_channel()

@@ -34,6 +34,21 @@ def redis_durability_warnings(config: dict[str, str]) -> list[str]:
 
 
 @worker_init.connect
+def apply_vendor_patches(**_: Any) -> None:
+    """Before the consumer connects: the vendor patches the worker runs with (``tasks.patches``)."""
+    from tasks import patches  # imported here: a web process that loads this module applies none
+
+    patches.apply_all("worker")
+
+
+@beat_init.connect
+def apply_vendor_patches_beat(**_: Any) -> None:
+    from tasks import patches
+
+    patches.apply_all("beat")
+
+
+@worker_init.connect
 def refuse_bad_configuration(**_: Any) -> None:
     """Before the consumer starts: ``SystemExit`` is not an ``Exception``, so it ends the worker."""
     preflight.enforce("worker")

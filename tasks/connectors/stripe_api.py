@@ -11,7 +11,8 @@ CPU (every payment makes several of these calls): reads and metadata writes go t
 ``StripeClient.raw_request``, the SDK's own requestor (API version, retries, idempotency keys, the
 same parameter encoding, the same ``StripeError`` subclasses), without building StripeObjects only to
 turn them back into dicts; the HTTP session reads the environment once (``connectors.http``); and
-the SDK's per-call log lines are formatted only when its logger (or ``STRIPE_LOG``) would show them.
+the SDK's per-call log lines are formatted only when its logger (or ``STRIPE_LOG``) would show them
+(``tasks.patches``, applied at worker start).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import stripe
-from stripe import _api_requestor as sdk_requestor
-from stripe import _util as sdk_util
 
 from history import recorder
 from tasks import liveness
@@ -39,36 +38,6 @@ T = TypeVar("T")
 _METADATA_PATHS = {"in_": "/v1/invoices/", "ch_": "/v1/charges/", "py_": "/v1/charges/",
                    "pi_": "/v1/payment_intents/", "cus_": "/v1/customers/", "re_": "/v1/refunds/",
                    "pyr_": "/v1/refunds/", "dp_": "/v1/disputes/", "du_": "/v1/disputes/"}
-
-
-def _heard_only(sdk_log: Callable[..., None], level: int) -> Callable[..., None]:
-    """``sdk_log`` (stripe's ``log_info``/``log_debug``), skipped when nobody would see the line.
-
-    stripe-python formats every line, the whole response body included, before its logger decides to
-    drop it; this asks first, with the SDK's own rules: its ``stripe`` logger, or ``stripe.log`` /
-    ``STRIPE_LOG`` printing to stderr.
-    """
-    def log_when_heard(message: str, **params: Any) -> None:
-        console = sdk_util._console_log_level()
-        if console == "debug" or (console == "info" and level >= logging.INFO) \
-                or sdk_util.logger.isEnabledFor(level):
-            sdk_log(message, **params)
-
-    log_when_heard.__wrapped__ = sdk_log  # type: ignore[attr-defined]
-    return log_when_heard
-
-
-def quiet_sdk_logging() -> None:
-    """Install ``_heard_only`` around the requestor's per-call log lines (once; skipped if the SDK changed)."""
-    if not all(hasattr(module, name) for module, name in (
-            (sdk_requestor, "log_info"), (sdk_requestor, "log_debug"), (sdk_util, "_console_log_level"))):
-        return
-    if not hasattr(sdk_requestor.log_info, "__wrapped__"):
-        sdk_requestor.log_info = _heard_only(sdk_requestor.log_info, logging.INFO)
-        sdk_requestor.log_debug = _heard_only(sdk_requestor.log_debug, logging.DEBUG)
-
-
-quiet_sdk_logging()
 
 
 class StripeUnavailable(RetryableError):

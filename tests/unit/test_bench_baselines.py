@@ -1,10 +1,9 @@
 """The benchmarks' baselines are stock Flask and Celery: they load none of the product's modules, so
-the product's own changes to the libraries (``tasks/broker.py``) never make a baseline faster or
+the product's own changes to the libraries (``tasks/patches.py``) never make a baseline faster or
 slower than what it stands for."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -34,20 +33,6 @@ def test_the_bare_celery_app_imports_no_task_modules_of_the_product():
     conf = probe("from bench.bare_chain import app; "
                  "print(tuple(app.conf.imports), dict(app.conf.beat_schedule), app.conf.task_default_queue)")
     assert conf == "() {} bench-bare"
-
-
-def test_the_pipeline_keeps_one_redis_client_per_broker_channel(monkeypatch):
-    import kombu
-
-    import tasks  # noqa: F401 - applies tasks/broker.py
-
-    with kombu.Connection(os.environ["TEST_REDIS_URL"]) as connection:
-        channel = connection.channel()
-        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
-            assert first is second and first.ping()
-        channel._pool = None  # what a reconnect does: a new pool, so a new client on it
-        with channel.conn_or_acquire() as third:
-            assert third is not first and third.connection_pool is channel.pool and third.ping()
 
 
 def test_the_bare_receiver_runs_under_stock_gunicorn_without_the_product_s_hooks():

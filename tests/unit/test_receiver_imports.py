@@ -7,7 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-WORKER_ONLY = ("tasks.stages", "tasks.flows", "tasks.connectors", "tasks.base", "tasks.context", "tasks.recovery")
+WORKER_ONLY = ("tasks.stages", "tasks.flows", "tasks.connectors", "tasks.base", "tasks.context", "tasks.recovery",
+               "tasks.patches")  # the vendor patches: applied by gunicorn_conf at start, never by an import
 
 
 def loaded_after(code: str) -> list[str]:
