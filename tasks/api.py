@@ -141,7 +141,7 @@ def configuration_faults() -> dict[str, str]:
 
 def payout_report(payout_id: str) -> dict[str, Any] | None:
     """The stored reconciliation report of a payout (``GET /api/payouts/<id>``), or None."""
-    from tasks.flows.payouts import load_report
+    from tasks.flows.payout_reconciliation import load_report
 
     try:
         return load_report(payout_id)
@@ -263,7 +263,7 @@ def dead_letters_of(flows: tuple[str, ...], limit: int = 200) -> list[dict[str, 
 
 def payout_reports(limit: int = 50) -> list[dict[str, Any]]:
     """The latest payout reconciliation reports, newest arrival first (``GET /api/payouts``)."""
-    from tasks.flows.payouts import recent_reports
+    from tasks.flows.payout_reconciliation import recent_reports
 
     try:
         return recent_reports(limit)

@@ -33,7 +33,7 @@ from tasks.errors import MappingError
 # Keys Epicor assigns when a document is created; the only values post may add to a document.
 ASSIGNED_KEYS = ("CustNum", "OrderNum", "InvoiceNum", "HeadNum", "GroupID")
 
-# Document kind -> (schema of its header, schema of each line or None): the names of ``tasks.schemas``.
+# Document kind -> (schema of its header, schema of each line or None): the names of ``tasks.epicor.schemas``.
 DOCUMENT_KINDS: dict[str, tuple[str, str | None]] = {
     "customer": ("customer", None),
     "sales_order": ("order_header", "order_line"),

@@ -21,7 +21,7 @@ from typing import Any
 from tasks import celery_app, liveness, store
 from tasks.context import Context, context_for
 from tasks.errors import PipelineError, classify
-from tasks.flows.payouts import epicor_documents, load_report, reconcile_now
+from tasks.flows.payout_reconciliation import epicor_documents, load_report, reconcile_now
 from tasks.mapping.payouts import references
 from tasks.settings import env_int
 

@@ -21,7 +21,7 @@ import click
 
 from tasks.context import context_for
 from tasks.flows import SkipEvent
-from tasks.flows.payouts import load_report, recent_reports, reconcile_now
+from tasks.flows.payout_reconciliation import load_report, recent_reports, reconcile_now
 from tasks.mapping.payouts import TOTALS, report_csv
 
 

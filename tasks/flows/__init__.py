@@ -78,21 +78,21 @@ class Flow:
 
 def _registry() -> dict[str, Flow]:
     from tasks.flows import (
-        customers,
+        customer_standing,
+        customer_sync,
         disputes,
-        epicor_customers,
-        epicor_orders,
+        epicor_customer,
+        epicor_sales_order,
         order_to_cash,
         payment_failed,
-        payouts,
+        payout_reconciliation,
         refunds,
-        subscriptions,
+        stripe_invoice,
     )
 
-    return {flow.name: flow for flow in (order_to_cash.FLOW, epicor_customers.FLOW, epicor_orders.FLOW,
-                                         refunds.FLOW, disputes.FLOW, payment_failed.FLOW,
-                                         subscriptions.INVOICE_FLOW, subscriptions.STANDING_FLOW,
-                                         customers.FLOW, payouts.FLOW)}
+    modules = (order_to_cash, epicor_customer, epicor_sales_order, refunds, disputes, payment_failed,
+               stripe_invoice, customer_standing, customer_sync, payout_reconciliation)
+    return {module.FLOW.name: module.FLOW for module in modules}  # each module is named after its flow
 
 
 _flows: dict[str, Flow] = {}

@@ -21,11 +21,11 @@ from typing import Any
 from tasks import store
 from tasks.connectors.stripe_api import StripeRejected
 from tasks.context import Context
+from tasks.epicor import adjustments as adjustments
+from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
+from tasks.epicor.schemas import validate_document
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import adjustments_epicor as adjustments
-from tasks.flows.adjustments_epicor import charge_summary, lock_name, stripe_id
 from tasks.mapping.disputes import build_dispute
-from tasks.schemas import validate_document
 
 log = logging.getLogger(__name__)
 WRITEBACK_KEYS = {"Chargeback": "epicor_credit_memo_num", "Reversal": "epicor_reversal_invoice_num"}

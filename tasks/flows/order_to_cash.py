@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from tasks import store
+from tasks.connectors.stripe_objects import stripe_id
 from tasks.context import Context
+from tasks.epicor import posting as epicor_docs
+from tasks.epicor.schemas import validate_document
 from tasks.flows import AlreadyPosted, Flow, RetryPolicy, SkipEvent
-from tasks.flows import order_to_cash_epicor as epicor_docs
-from tasks.mapping import reference
 from tasks.mapping.order_to_cash import build_order_to_cash
-from tasks.schemas import validate_document
 
 WRITEBACK_KEYS = ("epicor_cust_num", "epicor_order_num", "epicor_invoice_num")
 
@@ -70,15 +70,11 @@ def settled(object_id: str) -> dict[str, Any] | None:
     return epicor_docs.keys_from(journal) if journal.get("complete") else None
 
 
-def _id(value: Any) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value
-
-
 def _paid_session(ctx: Context, session_id: str) -> dict[str, Any]:
     session = ctx.stripe.checkout_session(session_id)
     if session.get("payment_status") != "paid" or not session.get("payment_intent"):
         raise SkipEvent("checkout session is not paid (or was a subscription / setup session)")
-    session["payment_intent"] = _id(session["payment_intent"])
+    session["payment_intent"] = stripe_id(session["payment_intent"])
     return session
 
 
@@ -95,7 +91,7 @@ def _intent_of(ctx: Context, charge: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _latest_charge_id(intent: dict[str, Any]) -> str:
-    charge_id = _id(intent.get("latest_charge"))
+    charge_id = stripe_id(intent.get("latest_charge"))
     if not charge_id:
         charges = (intent.get("charges") or {}).get("data") or []  # API versions before 2022-11-15
         charge_id = charges[-1]["id"] if charges else None
@@ -128,7 +124,7 @@ def _skip_invoice_payment(ctx: Context, charge: dict[str, Any], intent: dict[str
 
 def _normalized_payment(ctx: Context, charge: dict[str, Any], intent: dict[str, Any] | None,
                         session: dict[str, Any] | None) -> dict[str, Any]:
-    customer_id = _id(charge.get("customer")) or _id((intent or {}).get("customer"))
+    customer_id = stripe_id(charge.get("customer")) or stripe_id((intent or {}).get("customer"))
     return {
         "payment_key": intent["id"] if intent else charge["id"],
         "charge": _pick(charge, "id", "amount", "amount_captured", "currency", "created", "description",
@@ -202,16 +198,8 @@ def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     validate_document("invoice_group", documents["invoice_group"], currency)
     validate_document("cash_group", documents["cash_group"], currency)
     validate_document("receipt_header", documents["receipt"]["header"], currency)
-    _check_parts(ctx, documents["parts"])
+    epicor_docs.check_parts(ctx, documents["parts"])
     return stage_input
-
-
-def _check_parts(ctx: Context, parts: list[str]) -> None:
-    """Parts are required reference data (``tasks.mapping.reference``): a missing one stops the payment
-    here, before any write, with the part, Part Maintenance and the parts.yaml key that maps to it."""
-    missing = [part for part in parts if not epicor_docs.part_exists(ctx, part)]
-    if missing:
-        raise reference.missing("part", missing, ctx.mappings)
 
 
 # -- post ----------------------------------------------------------------------------------------

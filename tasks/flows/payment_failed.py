@@ -22,10 +22,10 @@ from typing import Any
 
 from tasks import store
 from tasks.context import Context
+from tasks.epicor import adjustments as adjustments
+from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
+from tasks.epicor.schemas import validate_document
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import adjustments_epicor as adjustments
-from tasks.flows.adjustments_epicor import charge_summary, lock_name, stripe_id
-from tasks.schemas import validate_document
 
 COMMENT_LENGTH = 500
 

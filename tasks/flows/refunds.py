@@ -5,7 +5,7 @@ Events: ``charge.refunded`` names a charge, whose refunds are all listed (``GET 
 and each one not yet in Epicor posted; ``refund.created``, ``refund.updated``, ``refund.failed`` and the
 legacy ``charge.refund.updated`` name one refund. One refund seen through several of these events is
 posted once: its documents are looked up by the refund id before they are created, postings for one
-payment are serialised by the lock its sale is posted under (``adjustments_epicor.lock_name``), and a
+payment are serialised by the lock its sale is posted under (``tasks.epicor.adjustments.lock_name``), and a
 journal per refund skips work already done.
 
 Waiting and refusing:
@@ -27,10 +27,10 @@ from typing import Any
 
 from tasks import store
 from tasks.context import Context
+from tasks.epicor import adjustments as adjustments
+from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
 from tasks.errors import PermanentError
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import adjustments_epicor as adjustments
-from tasks.flows.adjustments_epicor import charge_summary, lock_name, stripe_id
 from tasks.mapping.refunds import build_refunds
 
 WRITEBACK_KEY = "epicor_credit_memo_num"

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from tasks.connectors.stripe_objects import stripe_id
 from tasks.errors import MappingError
 from tasks.mapping.address import clean_text
 from tasks.mapping.currency import epicor_currency_code, format_amount, minor_to_decimal
@@ -55,15 +56,11 @@ DESCRIPTION_LENGTH = 30
 REFERENCE_LENGTH = 50
 
 
-def _id(value: Any) -> str | None:
-    return value.get("id") if isinstance(value, Mapping) else value
-
-
 # -- reading either shape ------------------------------------------------------------------------
 def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
     """The subscription an invoice bills: top-level before basil, under ``parent`` from basil on."""
     details = ((invoice.get("parent") or {}).get("subscription_details") or {})
-    return _id(invoice.get("subscription")) or _id(details.get("subscription"))
+    return stripe_id(invoice.get("subscription")) or stripe_id(details.get("subscription"))
 
 
 def invoice_payment_refs(invoice: Mapping[str, Any], payments: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
@@ -72,14 +69,14 @@ def invoice_payment_refs(invoice: Mapping[str, Any], payments: Sequence[Mapping[
     ``payments`` are InvoicePayments (fetched, or ``invoice.payments.data``); the paid one wins,
     the default one breaks a tie.
     """
-    charge, intent = _id(invoice.get("charge")), _id(invoice.get("payment_intent"))
+    charge, intent = stripe_id(invoice.get("charge")), stripe_id(invoice.get("payment_intent"))
     if charge or intent:
         return {"charge": charge, "payment_intent": intent}
     listed = list(payments) or list(((invoice.get("payments") or {}).get("data")) or [])
     paid = sorted((p for p in listed if p.get("status") in ("paid", None)),
                   key=lambda p: (not p.get("is_default"), -(p.get("amount_paid") or 0)))
     payment = (paid[0].get("payment") or {}) if paid else {}
-    return {"charge": _id(payment.get("charge")), "payment_intent": _id(payment.get("payment_intent"))}
+    return {"charge": stripe_id(payment.get("charge")), "payment_intent": stripe_id(payment.get("payment_intent"))}
 
 
 def line_price_refs(line: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +84,7 @@ def line_price_refs(line: Mapping[str, Any]) -> dict[str, Any]:
     details = (line.get("pricing") or {}).get("price_details") or {}
     price = line.get("price") or details.get("price") or line.get("plan")
     product = details.get("product") or (price.get("product") if isinstance(price, Mapping) else None)
-    return {"price_id": _id(price), "product_id": _id(product),
+    return {"price_id": stripe_id(price), "product_id": stripe_id(product),
             "price": price if isinstance(price, Mapping) else None}
 
 
@@ -105,7 +102,7 @@ def invoice_facts(invoice: Mapping[str, Any]) -> dict[str, Any]:
     transitions = invoice.get("status_transitions") or {}
     return {
         "id": invoice["id"], "number": invoice.get("number"), "currency": invoice["currency"],
-        "customer": _id(invoice.get("customer")), "status": invoice.get("status"),
+        "customer": stripe_id(invoice.get("customer")), "status": invoice.get("status"),
         "total": invoice.get("total") or 0, "amount_paid": invoice.get("amount_paid") or 0,
         "paid": bool(invoice.get("paid")) or invoice.get("status") == "paid",
         "billing_reason": invoice.get("billing_reason"), "subscription": invoice_subscription(invoice),

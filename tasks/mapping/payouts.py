@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from tasks.connectors.stripe_objects import stripe_id
 from tasks.mapping.currency import stripe_exponent
 
 CHARGE_TYPES = ("charge", "payment")
@@ -39,14 +40,10 @@ CSV_COLUMNS = ("record", "payout", "currency", "balance_transaction", "type", "c
                "amount", "fee", "net", "epicor_document", "epicor_reference", "matched", "note")
 
 
-def _id(value: Any) -> str | None:
-    return value.get("id") if isinstance(value, Mapping) else value
-
-
 def category(txn: Mapping[str, Any]) -> str:
     """``payout``, ``charge``, ``refund``, ``dispute``, ``fee`` or ``other``."""
     kind, reporting = txn.get("type"), txn.get("reporting_category")
-    source = _id(txn.get("source")) or ""
+    source = stripe_id(txn.get("source")) or ""
     if kind == "payout" or reporting == "payout":
         return "payout"
     if kind in CHARGE_TYPES:
@@ -67,7 +64,7 @@ def transaction_facts(txn: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": txn["id"], "type": txn.get("type"), "reporting_category": txn.get("reporting_category"),
             "amount": int(txn.get("amount") or 0), "fee": int(txn.get("fee") or 0),
             "net": int(txn.get("net") or 0), "currency": str(txn.get("currency") or "").lower(),
-            "source": _id(source), "source_amount": source_fields.get("amount"),
+            "source": stripe_id(source), "source_amount": source_fields.get("amount"),
             "source_currency": source_fields.get("currency"), "created": txn.get("created"),
             "description": txn.get("description"), "category": category(txn)}
 

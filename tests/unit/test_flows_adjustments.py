@@ -10,9 +10,9 @@ import fakeredis
 import pytest
 
 from tasks import store
+from tasks.epicor.adjustments import set_order_hold
 from tasks.errors import PrerequisiteMissing, ValidationFailed
 from tasks.flows import SkipEvent, disputes, payment_failed, refunds
-from tasks.flows.adjustments_epicor import set_order_hold
 from tasks.mapping.tables import load_mappings
 from tests.fixtures import MAPPINGS_DIR
 

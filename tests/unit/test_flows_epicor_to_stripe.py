@@ -11,7 +11,7 @@ import pytest
 
 from tasks import store
 from tasks.errors import PermanentError, PrerequisiteMissing
-from tasks.flows import SkipEvent, epicor_customers, epicor_orders
+from tasks.flows import SkipEvent, epicor_customer, epicor_sales_order
 from tasks.mapping.epicor_to_stripe import item_amount
 from tasks.mapping.tables import load_mappings
 from tasks.settings import REPO_ROOT
@@ -115,8 +115,8 @@ def context(epicor: FakeEpicor, stripe: FakeStripe | None = None) -> Any:
 
 
 def run_customer_flow(ctx: Any, event_type: str, cust_num: int = 214) -> dict[str, Any]:
-    stage = epicor_customers.fetch(ctx, {"type": event_type, "object_id": str(cust_num)})
-    for step in (epicor_customers.transform, epicor_customers.validate, epicor_customers.post):
+    stage = epicor_customer.fetch(ctx, {"type": event_type, "object_id": str(cust_num)})
+    for step in (epicor_customer.transform, epicor_customer.validate, epicor_customer.post):
         stage = step(ctx, stage)
     return stage
 
@@ -162,8 +162,8 @@ def test_customer_linked_from_stripe_is_updated_not_created():
 
 
 def run_order_flow(ctx: Any, order_num: int = 5001) -> dict[str, Any]:
-    stage = epicor_orders.fetch(ctx, {"type": "SalesOrder.Created", "object_id": str(order_num)})
-    for step in (epicor_orders.transform, epicor_orders.validate, epicor_orders.post):
+    stage = epicor_sales_order.fetch(ctx, {"type": "SalesOrder.Created", "object_id": str(order_num)})
+    for step in (epicor_sales_order.transform, epicor_sales_order.validate, epicor_sales_order.post):
         stage = step(ctx, stage)
     return stage
 

@@ -14,9 +14,9 @@ import requests
 
 from tasks import store
 from tasks.connectors.epicor import AlreadyExists, EpicorError, classify_response
+from tasks.epicor import posting as sale_docs
+from tasks.epicor.adjustments import lock_name
 from tasks.errors import PermanentError
-from tasks.flows import order_to_cash_epicor as sale_docs
-from tasks.flows.adjustments_epicor import lock_name
 from tasks.mapping.order_to_cash import catch_all_customer, customer_section
 from tasks.mapping.reference import MissingReference
 from tasks.mapping.tables import load_mappings

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tasks.flows.adjustments_epicor import against_sale, validate_adjustment
+from tasks.epicor.adjustments import against_sale, validate_adjustment
 from tasks.mapping.disputes import build_dispute, dispute_state
 from tasks.mapping.tables import load_mappings
 from tests.fixtures import MAPPINGS_DIR

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tasks.epicor.schemas import validate_document
 from tasks.errors import MappingError, ValidationFailed
 from tasks.mapping.invoices import (
     ADJUSTMENT_TEXT,
@@ -20,7 +21,6 @@ from tasks.mapping.invoices import (
     line_price_refs,
 )
 from tasks.mapping.tables import load_mappings
-from tasks.schemas import validate_document
 from tests.fixtures import MAPPINGS_DIR, payment_fixture
 
 BASIL_PAYMENTS = [{"id": "inpay_1RJm8tBq2cUe7XwP", "object": "invoice_payment", "amount_paid": 6600,

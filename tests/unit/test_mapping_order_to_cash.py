@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from tasks.epicor.schemas import validate_document
 from tasks.errors import MappingError
 from tasks.mapping.order_to_cash import build_order_to_cash
 from tasks.mapping.tables import load_mappings
-from tasks.schemas import validate_document
 from tests.fixtures import MAPPINGS_DIR, payment_fixture
 
 

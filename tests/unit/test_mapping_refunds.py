@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from tasks.epicor.adjustments import against_sale, validate_adjustment
 from tasks.errors import ValidationFailed
-from tasks.flows.adjustments_epicor import against_sale, validate_adjustment
 from tasks.mapping.refunds import build_refund, build_refunds
 from tasks.mapping.tables import load_mappings
 from tests.fixtures import MAPPINGS_DIR

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks import payout_recheck
-from tasks.flows.payouts import save_report
+from tasks.flows.payout_reconciliation import save_report
 from tasks.mapping.payouts import build_report, transaction_facts
 from tests.unit.test_mapping_payouts import DOCUMENTS, PAYOUT, TRANSACTIONS
 

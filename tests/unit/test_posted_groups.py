@@ -10,7 +10,7 @@ import pytest
 
 from tasks import store
 from tasks.connectors.epicor import EpicorError, EpicorUnavailable
-from tasks.flows import order_to_cash_epicor as docs
+from tasks.epicor import posting as docs
 
 GROUP = {"GroupID": "SI260301", "InvoiceDate": "2026-03-01T00:00:00"}
 

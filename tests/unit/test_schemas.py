@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tasks.epicor.schemas import to_wire, validate_document
 from tasks.errors import ValidationFailed
-from tasks.schemas import to_wire, validate_document
 
 DATE = "2026-03-04T00:00:00"
 VALID = {

@@ -11,7 +11,8 @@ import pytest
 from tasks.connectors.stripe_api import StripeRejected
 from tasks.context import Context
 from tasks.flows import SkipEvent
-from tasks.flows.subscriptions import fetch_invoice, fetch_standing, transform_invoice, transform_standing
+from tasks.flows.customer_standing import fetch_standing, transform_standing
+from tasks.flows.stripe_invoice import fetch_invoice, transform_invoice
 from tasks.settings import get_settings
 from tests.fixtures import payment_fixture
 

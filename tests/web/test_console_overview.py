@@ -215,7 +215,7 @@ def test_the_page_has_no_inline_script_and_loads_its_own(console):
 
 # -- Payouts -------------------------------------------------------------------------------------
 def _save_report(payout_id: str, *, receipt_found: bool) -> dict:
-    from tasks.flows.payouts import save_report
+    from tasks.flows.payout_reconciliation import save_report
     from tasks.mapping.payouts import build_report, transaction_facts
 
     txns = [transaction_facts({"id": "txn_charge", "type": "charge", "amount": 10000, "fee": 320, "net": 9680,

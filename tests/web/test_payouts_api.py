@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tasks.flows.payouts import save_report
+from tasks.flows.payout_reconciliation import save_report
 from tasks.mapping.payouts import build_report, transaction_facts
 
 PAYOUT = {"id": "po_web1", "amount": 941, "currency": "usd", "arrival_date": 1764201600}

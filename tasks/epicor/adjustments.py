@@ -1,7 +1,7 @@
 """Posting changes to a sale already in Epicor: credit memos, debit invoices, their receipts, order holds.
 
 Refunds and disputes adjust a sale that order-to-cash (or the invoice flow) posted. They share its
-rules, and its helpers (``order_to_cash_epicor``):
+rules, and its helpers (``tasks.epicor.posting``):
 
 - the sale is found by its invoice's ``ExternalID`` (the charge id, or the Stripe invoice id for a
   subscription payment); until it exists the adjustment waits (``PrerequisiteMissing``, retried with
@@ -28,22 +28,18 @@ from __future__ import annotations
 from typing import Any
 
 from tasks import store
+from tasks.connectors.stripe_objects import stripe_id
 from tasks.context import Context
+from tasks.epicor import posting as sale_docs
+from tasks.epicor.schemas import to_wire, validate_document
 from tasks.errors import PrerequisiteMissing, ValidationFailed
-from tasks.flows import order_to_cash_epicor as sale_docs
 from tasks.mapping import reference as reference_data
-from tasks.schemas import to_wire, validate_document
 
 REASONS = ("Erp.BO.ReasonSvc", "Reasons")
 SALE_FIELDS = ("InvoiceNum", "CustNum", "CurrencyCode", "InvoiceType", "OrderNum")
 
 
 # -- the payment behind an adjustment ------------------------------------------------------------
-def stripe_id(value: Any) -> str | None:
-    """An expandable Stripe field as its id."""
-    return value.get("id") if isinstance(value, dict) else value
-
-
 def charge_summary(charge: dict[str, Any]) -> dict[str, Any]:
     """What an adjustment needs of the charge: the ids that find the sale and its order, and the payer."""
     billing = charge.get("billing_details") or {}

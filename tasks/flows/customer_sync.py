@@ -19,11 +19,11 @@ from typing import Any
 
 from tasks import store, sync_marks
 from tasks.context import Context
+from tasks.epicor import posting as epicor_docs
+from tasks.epicor.schemas import to_wire, validate_document
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import order_to_cash_epicor as epicor_docs
 from tasks.mapping.currency import epicor_currency_code
 from tasks.mapping.customers import contact_changes, customer_match, wanted_contact
-from tasks.schemas import to_wire, validate_document
 
 CUSTOMER_FIELDS = ("id", "name", "email", "phone", "address", "metadata", "currency", "shipping")
 

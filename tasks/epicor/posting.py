@@ -37,9 +37,9 @@ from typing import Any
 from tasks import store
 from tasks.connectors.epicor import AlreadyExists, EpicorError, eq_filter
 from tasks.context import Context
+from tasks.epicor.schemas import to_wire
 from tasks.errors import PermanentError
 from tasks.mapping import reference
-from tasks.schemas import to_wire
 
 CUSTOMERS = ("Erp.BO.CustomerSvc", "Customers")
 PARTS = ("Erp.BO.PartSvc", "Parts")
@@ -63,6 +63,14 @@ def part_exists(ctx: Context, part_num: str) -> bool:
     if found:
         store.cache_set(1, "part", part_num)
     return found
+
+
+def check_parts(ctx: Context, parts: list[str]) -> None:
+    """Parts are required reference data (``tasks.mapping.reference``): a missing one stops the payment
+    at validate, before any write, with the part, Part Maintenance and the parts.yaml key that maps to it."""
+    missing = [part for part in parts if not part_exists(ctx, part)]
+    if missing:
+        raise reference.missing("part", missing, ctx.mappings)
 
 
 def customer_lock_name(match: dict[str, Any]) -> str:

@@ -27,9 +27,9 @@ from typing import Any
 from tasks import store, sync_marks
 from tasks.connectors.stripe_api import StripeNotFound
 from tasks.context import Context
+from tasks.epicor.posting import CUSTOMERS
 from tasks.errors import PermanentError, ValidationFailed
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows.order_to_cash_epicor import CUSTOMERS
 from tasks.mapping import epicor_to_stripe as mapping
 
 log = logging.getLogger(__name__)

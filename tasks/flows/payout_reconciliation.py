@@ -21,8 +21,8 @@ from typing import Any
 from tasks import store
 from tasks.connectors.epicor import odata_literal
 from tasks.context import Context
+from tasks.epicor import posting as epicor_docs
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import order_to_cash_epicor as epicor_docs
 from tasks.mapping.payouts import build_report, transaction_facts, wanted_references
 
 BATCH = 20

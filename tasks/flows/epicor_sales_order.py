@@ -30,10 +30,10 @@ from tasks import store
 from tasks.connectors.epicor import eq_filter
 from tasks.connectors.stripe_api import StripeNotFound
 from tasks.context import Context
+from tasks.epicor.posting import ORDER_LINES, ORDERS
 from tasks.errors import PermanentError, PrerequisiteMissing, ValidationFailed
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.flows import epicor_customers as customers
-from tasks.flows.order_to_cash_epicor import ORDER_LINES, ORDERS
+from tasks.flows import epicor_customer as customers
 from tasks.mapping import epicor_to_stripe as mapping
 
 log = logging.getLogger(__name__)
