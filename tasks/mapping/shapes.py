@@ -11,7 +11,7 @@ designer shows on each side.
   Every path carries its type and a sample value. A ``metadata`` object is open: any key may be read.
 * **Target palettes** come from the Epicor schema (``data/epicor_fields.json``: every column of the tables
   the connector writes, with its type), narrowed by the connector's own document schemas
-  (``tasks/schemas.py``: lengths, required fields). User-defined ``_c`` columns exist only at a site that
+  (``tasks/epicor/schemas.py``: lengths, required fields). User-defined ``_c`` columns exist only at a site that
   added them, so a site declares them in ``documents/user_fields.yaml``; undeclared ones are refused.
 
 Nothing here reads outside the product: the data files ship inside the package.
