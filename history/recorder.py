@@ -30,12 +30,18 @@ KINDS = frozenset({"event", "document", "writeback", "operator_action", "mapping
 current_event: contextvars.ContextVar[str | None] = contextvars.ContextVar("history_event", default=None)
 
 
+def ordered_id() -> str:
+    """A unique record id that sorts in the order the records were made (nanoseconds, then random):
+    two state changes of one event within the same millisecond still keep their order in its timeline."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
+
+
 def entry(kind: str, **fields: Any) -> str:
     """The stream entry's JSON for one record (``rid`` and ``at`` added when missing)."""
     fields.setdefault("at", round(time.time(), 3))
     if kind != "event" and not fields.get("event_id") and current_event.get():
         fields["event_id"] = current_event.get()
-    return json.dumps({"kind": kind, "rid": fields.pop("rid", None) or uuid.uuid4().hex, **fields},
+    return json.dumps({"kind": kind, "rid": fields.pop("rid", None) or ordered_id(), **fields},
                       default=str, separators=(",", ":"))
 
 
