@@ -3,8 +3,9 @@ without importing it.
 
 Celery's command line loads every ``celery.commands`` entry point of the environment when it starts,
 whatever the ``-A`` app: ``celery -A some_other_app worker`` in the same environment imports them too.
-Importing ``tasks`` changes kombu (``tasks/broker.py``) and reads the connector's settings, so the
-entry points name these stand-ins instead: each shows its help at once and imports its real command
+Importing ``tasks`` reads the connector's settings and registers its signal handlers (which apply the
+vendor patches of ``tasks/patches.py`` when a worker starts), so the entry points name these stand-ins
+instead: each shows its help at once and imports its real command
 group only when it is run (``celery -A tasks dlq list``). Another app's worker, and the benchmarks'
 stock Celery baselines, load nothing of ``tasks``.
 """
