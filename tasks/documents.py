@@ -94,6 +94,21 @@ def fill(doc: Document, keys: Mapping[str, Any]) -> Document:
                     currency=doc["currency"])
 
 
+def fill_values(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
+    """One header or line with its placeholders filled: post fills a header before Epicor has assigned
+    the keys its lines wait for (a sales order's ``OrderNum``), so it fills part by part."""
+    missing = sorted({key for value in values.values() if isinstance(value, str) for key in TOKEN.findall(value)
+                      if keys.get(key) is None})
+    if missing:
+        raise MappingError(f"no value yet for {', '.join(missing)}")
+    return _filled(values, keys)
+
+
+def without_placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that are already known: what validate can check before post fills the rest."""
+    return {name: value for name, value in values.items() if not (isinstance(value, str) and TOKEN.fullmatch(value))}
+
+
 def _filled(values: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _fill_value(value, keys) for name, value in values.items()}
 

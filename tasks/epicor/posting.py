@@ -37,6 +37,7 @@ from typing import Any
 from tasks import store
 from tasks.connectors.epicor import AlreadyExists, EpicorError, eq_filter
 from tasks.context import Context
+from tasks.documents import Document, fill_values
 from tasks.epicor.schemas import to_wire
 from tasks.errors import PermanentError
 from tasks.mapping import reference
@@ -51,6 +52,8 @@ INVOICE_LINES = ("Erp.BO.ARInvoiceSvc", "InvcDtls")
 CASH_GROUPS = ("Erp.BO.CashGrpSvc", "CashGrps")
 RECEIPTS = ("Erp.BO.CashRecSvc", "CashRecs")
 RECEIPT_LINES = ("Erp.BO.CashRecSvc", "CashDtls")
+# Document kinds whose lines carry parts and units of measure.
+ITEM_KINDS = ("sales_order", "ar_invoice", "credit_memo")
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +165,10 @@ def _customer_refusal(ctx: Context, customer: dict[str, Any], refused: EpicorErr
 
 
 # -- reference data refused by Epicor ------------------------------------------------------------
-def document_codes(documents: dict[str, Any]) -> dict[str, str]:
+def document_codes(documents: dict[str, Any] | list[Document]) -> dict[str, str]:
     """The reference codes a payment's (or adjustment's) documents send, by Epicor column."""
+    if isinstance(documents, list):
+        return _codes_of(documents)
     customer = (documents.get("customer") or {}).get("create") or {}
     receipt = (documents.get("receipt") or {}).get("header") or {}
     invoice = documents.get("invoice") or {}
@@ -174,6 +179,27 @@ def document_codes(documents: dict[str, Any]) -> dict[str, str]:
              "CMReason": (invoice.get("header") or {}).get("CMReason") or ""}
     parts = list(dict.fromkeys(line["PartNum"] for line in lines if line.get("PartNum")))
     return codes | ({"PartNum": parts[0]} if len(parts) == 1 else {})
+
+
+def _codes_of(documents: list[Document]) -> dict[str, str]:
+    """``document_codes`` of documents in the one shape (``tasks.documents``)."""
+    headers = {doc["kind"]: doc["header"] for doc in documents}
+    memo = headers.get("ar_invoice") or headers.get("credit_memo") or {}
+    lines = [line for doc in documents if doc["kind"] in ITEM_KINDS for line in doc["lines"]]
+    codes = {"CurrencyCode": next((doc["currency"] for doc in documents if doc["currency"]), ""),
+             "TermsCode": headers.get("customer", {}).get("TermsCode") or "",
+             "BankAcctID": (headers.get("cash_receipt", {}).get("BankAcctID")
+                            or headers.get("cash_group", {}).get("BankAcctID") or ""),
+             "SalesUM": next((line["SalesUM"] for line in lines if line.get("SalesUM")), ""),
+             "CMReason": memo.get("CMReason") or ""}
+    parts = parts_of(documents)
+    return codes | ({"PartNum": parts[0]} if len(parts) == 1 else {})
+
+
+def parts_of(documents: list[Document]) -> list[str]:
+    """The distinct parts the documents' order and invoice lines name, in line order."""
+    return list(dict.fromkeys(line["PartNum"] for doc in documents if doc["kind"] in ITEM_KINDS
+                              for line in doc["lines"] if line.get("PartNum")))
 
 
 def explain_refusal(ctx: Context, refused: EpicorError, codes: dict[str, str],
@@ -189,12 +215,13 @@ def explain_refusal(ctx: Context, refused: EpicorError, codes: dict[str, str],
 
 
 @contextmanager
-def reference_refusals(ctx: Context, documents: dict[str, Any]) -> Iterator[None]:
+def reference_refusals(ctx: Context, documents: dict[str, Any] | list[Document]) -> Iterator[None]:
     """Post ``documents`` with Epicor's reference-data refusals explained (``explain_refusal``)."""
     try:
         yield
     except EpicorError as refused:
-        explained = explain_refusal(ctx, refused, document_codes(documents), documents.get("parts"))
+        parts = parts_of(documents) if isinstance(documents, list) else documents.get("parts")
+        explained = explain_refusal(ctx, refused, document_codes(documents), parts)
         if explained is refused:
             raise
         raise explained from refused
@@ -235,22 +262,31 @@ def ensure_in_group(ctx: Context, groups: tuple[str, str], kind: str, group: dic
 
 
 # -- documents -----------------------------------------------------------------------------------
-def post_payment(ctx: Context, documents: dict[str, Any], object_ids: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Post every document not posted yet; then the journal is complete and ``object_ids`` (the
-    payment's charge, PaymentIntent, Checkout Session) are remembered as belonging to it."""
-    journal_key = documents["payment_key"]
-    journal = store.journal(journal_key)
+def post_payment(ctx: Context, payment_key: str, documents: list[Document],
+                 object_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Post every document not posted yet, filling in the keys Epicor assigns as they come; then the
+    journal is complete and ``object_ids`` (the payment's charge, PaymentIntent, Checkout Session) are
+    remembered as belonging to it."""
+    journal = store.journal(payment_key)
     if journal.get("complete"):
         if object_ids:  # an event whose object the payment's first poster did not know (a Checkout Session)
-            store.complete_payment(journal_key, *object_ids)
+            store.complete_payment(payment_key, *object_ids)
         return keys_from(journal)
-    cust_num = int(journal.get("CustNum") or resolve_customer(ctx, documents["customer"]))
-    order_num, fresh = _ensure_order(ctx, documents, journal, cust_num)
-    invoice_num, fresh = _ensure_invoice(ctx, documents, journal, cust_num, order_num, parent_fresh=fresh)
-    group_id, head_num = ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num, parent_fresh=fresh)
-    store.complete_payment(journal_key, *object_ids)
-    return {"CustNum": cust_num, "OrderNum": order_num, "InvoiceNum": invoice_num,
-            "CashGroupID": group_id, "HeadNum": head_num}
+    docs = {doc["kind"]: doc for doc in documents}
+    cust_num = journal.get("CustNum") or resolve_customer(ctx, customer_of(docs["customer"]))
+    keys: dict[str, Any] = {"CustNum": int(cust_num)}
+    keys["OrderNum"], fresh = _ensure_order(ctx, payment_key, docs["sales_order"], journal, keys)
+    keys["InvoiceNum"], fresh = _ensure_invoice(ctx, payment_key, docs, journal, keys, parent_fresh=fresh)
+    group_id, head_num = ensure_cash_receipt(ctx, docs["cash_group"], docs["cash_receipt"], payment_key, keys,
+                                             parent_fresh=fresh)
+    store.complete_payment(payment_key, *object_ids)
+    return keys | {"CashGroupID": group_id, "HeadNum": head_num}
+
+
+def customer_of(doc: Document) -> dict[str, Any]:
+    """A customer document as ``resolve_customer`` reads it: how to find it, and what to create."""
+    return {"match": doc["reference"]["match"], "create": doc["header"],
+            "cust_id_alternates": doc["reference"].get("cust_id_alternates") or []}
 
 
 def keys_from(journal: dict[str, str]) -> dict[str, Any]:
@@ -259,42 +295,67 @@ def keys_from(journal: dict[str, str]) -> dict[str, Any]:
             "HeadNum": int(journal["HeadNum"])}
 
 
-def _ensure_order(ctx: Context, documents: dict[str, Any], journal: dict[str, str],
-                  cust_num: int) -> tuple[int, bool]:
-    order = documents["order"]
+def _ensure_order(ctx: Context, payment_key: str, order: Document, journal: dict[str, str],
+                  keys: dict[str, Any]) -> tuple[int, bool]:
     if journal.get("OrderNum") and journal.get("order_lines"):
         return int(journal["OrderNum"]), False
-    header = to_wire("order_header", {**order["header"], "CustNum": cust_num})
-    row, fresh = ctx.epicor.ensure(*ORDERS, {"IntExternalKey": order["header"]["IntExternalKey"]}, header)
+    header = to_wire("order_header", fill_values(order["header"], keys))
+    row, fresh = ctx.epicor.ensure(*ORDERS, fill_values(order["reference"], keys), header)
     order_num = int(row["OrderNum"])
-    lines = [to_wire("order_line", {**line, "OrderNum": order_num}) for line in order["lines"]]
+    lines = [to_wire("order_line", fill_values(line, keys | {"OrderNum": order_num})) for line in order["lines"]]
     ensure_lines(ctx, ORDER_LINES, "OrderLine", {"OrderNum": order_num}, lines, parent_fresh=fresh)
-    store.journal_set(documents["payment_key"], CustNum=cust_num, OrderNum=order_num, order_lines=1)
+    store.journal_set(payment_key, CustNum=keys["CustNum"], OrderNum=order_num, order_lines=1)
     return order_num, fresh
 
 
-def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, str], cust_num: int,
-                    order_num: int, *, parent_fresh: bool) -> tuple[int, bool]:
-    invoice = documents["invoice"]
+def _ensure_invoice(ctx: Context, payment_key: str, docs: dict[str, Document], journal: dict[str, str],
+                    keys: dict[str, Any], *, parent_fresh: bool) -> tuple[int, bool]:
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
-    row, fresh = ensure_in_group(
-        ctx, INVOICE_GROUPS, "invoice_group", documents["invoice_group"], INVOICES,
-        {"ExternalID": invoice["header"]["ExternalID"]},
-        lambda group_id: to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num,
-                                                    "OrderNum": order_num}),
-        known_absent=parent_fresh)
-    invoice_num = int(row["InvoiceNum"])
-    lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num, "OrderNum": order_num})
-             for line in invoice["lines"]]
-    ensure_lines(ctx, INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines, parent_fresh=fresh)
-    store.journal_set(documents["payment_key"], InvoiceNum=invoice_num, invoice_lines=1)
+    invoice_num, fresh = ensure_ar_document(ctx, docs["invoice_group"], docs["ar_invoice"], keys,
+                                            known_absent=parent_fresh)
+    store.journal_set(payment_key, InvoiceNum=invoice_num, invoice_lines=1)
     return invoice_num, fresh
+
+
+def ensure_ar_document(ctx: Context, group: Document, invoice: Document, keys: dict[str, Any], *,
+                       known_absent: bool = False, journal_key: str | None = None) -> tuple[int, bool]:
+    """An AR invoice or credit memo in its day's group, and its lines; (InvoiceNum, created). With a
+    ``journal_key`` its number is journalled as soon as the header exists (before the lines)."""
+    row, fresh = ensure_in_group(
+        ctx, INVOICE_GROUPS, "invoice_group", group["header"], INVOICES, fill_values(invoice["reference"], keys),
+        lambda group_id: to_wire("invoice_header", fill_values(invoice["header"], keys | {"GroupID": group_id})),
+        known_absent=known_absent)
+    invoice_num = int(row["InvoiceNum"])
+    if journal_key:
+        store.journal_set(journal_key, InvoiceNum=invoice_num)
+    assigned = keys | {"InvoiceNum": invoice_num}
+    lines = [to_wire("invoice_line", fill_values(line, assigned)) for line in invoice["lines"]]
+    ensure_lines(ctx, INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines, parent_fresh=fresh)
+    return invoice_num, fresh
+
+
+def ensure_cash_receipt(ctx: Context, group: Document, receipt: Document, journal_key: str, keys: dict[str, Any],
+                        *, parent_fresh: bool) -> tuple[str, int]:
+    """The cash receipt and its line applying it to ``keys["InvoiceNum"]``, as transform built them;
+    (GroupID, HeadNum)."""
+    row, fresh = ensure_in_group(
+        ctx, CASH_GROUPS, "cash_group", group["header"], RECEIPTS, fill_values(receipt["reference"], keys),
+        lambda group_id: to_wire("receipt_header", fill_values(receipt["header"], keys | {"GroupID": group_id})),
+        known_absent=parent_fresh)
+    group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
+    store.journal_set(journal_key, CashGroupID=group_id, HeadNum=head_num)
+    assigned = keys | {"GroupID": group_id, "HeadNum": head_num}
+    lines = [to_wire("receipt_line", fill_values(line, assigned)) for line in receipt["lines"]]
+    ensure_lines(ctx, RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num}, lines,
+                 parent_fresh=fresh)
+    return group_id, head_num
 
 
 def ensure_receipt(ctx: Context, documents: dict[str, Any], journal_key: str, cust_num: int,
                    invoice_num: int, *, parent_fresh: bool) -> tuple[str, int]:
-    """The cash receipt applying the whole payment to ``invoice_num``, and its line; (GroupID, HeadNum)."""
+    """The cash receipt applying the whole payment to ``invoice_num``, and its line; (GroupID, HeadNum).
+    For flows whose transform does not build documents in the one shape yet (the invoice flow)."""
     receipt = documents["receipt"]["header"]
     row, fresh = ensure_in_group(
         ctx, CASH_GROUPS, "cash_group", documents["cash_group"], RECEIPTS, {"ExternalID": receipt["ExternalID"]},

@@ -6,6 +6,8 @@ reason. Schemas reject unknown keys (a misspelt field would otherwise be dropped
 require what Epicor requires, enforce Epicor's column lengths and code lists, and keep amounts within
 the currency's decimal places. Keys that only the post stage knows (``CustNum``, ``OrderNum``,
 ``InvoiceNum``, ``GroupID`` on headers, ``HeadNum``) and the connector's ``Company`` are optional.
+``validate_documents`` checks any flow's documents (``tasks.documents``) the same way, by their kind
+(``DOCUMENT_KINDS`` names each kind's header and line schema), placeholders left for post to fill.
 
 Errors read like ``Sales order line 2: SellingQuantity must be greater than 0 (got 0)``: the document,
 the line, the field, the rule and the offending value, never a raw dictionary.
@@ -17,7 +19,7 @@ numbers only at the Epicor edge, and refuses a value a float cannot carry exactl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -25,6 +27,7 @@ from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load
 
+from tasks.documents import DOCUMENT_KINDS, Document, without_placeholders
 from tasks.errors import MappingError, ValidationFailed
 from tasks.mapping.currency import epicor_decimals
 
@@ -370,6 +373,21 @@ def validate_document(kind: str, document: dict, currency: str) -> dict:
     except ValidationError as exc:
         message = f"{document_label(kind, document)}: " + "; ".join(_problems(exc.messages))
         raise ValidationFailed(message, reason=f"validation.{kind}") from None
+
+
+def validate_documents(documents: Iterable[Document]) -> None:
+    """Every document's header and lines against the schemas its kind names; ``ValidationFailed`` at the
+    first problem. A document without amounts (a group, a hold) has no currency of its own: its values
+    are checked as in any currency, since none of them depends on decimal places."""
+    for doc in documents:
+        header_kind, line_kind = DOCUMENT_KINDS[doc["kind"]]
+        currency = doc["currency"] or "USD"
+        validate_document(header_kind, without_placeholders(doc["header"]), currency)
+        if doc["lines"] and line_kind is None:
+            raise ValidationFailed(f"{document_label(header_kind, doc['header'])}: this document has no lines",
+                                   reason=f"validation.{header_kind}")
+        for line in doc["lines"]:
+            validate_document(str(line_kind), without_placeholders(line), currency)
 
 
 def wire_number(value: object, label: str) -> float:

@@ -121,7 +121,8 @@ def test_fetched_payment_keeps_no_card_number_no_cvc_and_no_card_details():
 
 def test_documents_for_epicor_hold_no_card_data():
     payment = stage_input("charge.succeeded", "ch_1Pci")
-    documents = order_to_cash.transform(SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR)), payment)
+    ctx = SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR), settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
+    documents = order_to_cash.transform(ctx, payment)
     stored = json.dumps(documents)
     assert card_numbers(stored) == [] and "cvc" not in stored.lower()
 
