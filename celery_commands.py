@@ -70,4 +70,5 @@ dlq = LazyGroup("dlq", "tasks.dlq_cli:dlq",
 payouts = LazyGroup("payouts", "tasks.payouts_cli:main",
                     help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")
 mapping = LazyGroup("mapping", "tasks.mapping_cli:main",
-                    help="Field mapping files: check [DIR] (every error as file:line: field)")
+                    help="Field mapping files: check [DIR] | preview EVT_ID [--draft FILE] (every error as "
+                          "file:line: field)")

@@ -22,7 +22,7 @@ def create_app() -> Flask:
     from history import db as history_db
 
     history_db.migrate_quietly()  # the history's tables before the console reads them; never fatal
-    from app import api, auth, console, epicor_webhooks, errors, health, metrics, payouts, webhooks
+    from app import api, auth, console, epicor_webhooks, errors, health, mappings_api, metrics, payouts, webhooks
 
     auth.init_app(app)
     app.register_blueprint(webhooks.bp)
@@ -31,6 +31,7 @@ def create_app() -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(payouts.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(mappings_api.bp)
     console.register(app)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")

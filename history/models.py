@@ -42,6 +42,7 @@ class Event(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     epicor_keys: Mapped[str | None] = mapped_column(Text)  # JSON
+    mapping_version: Mapped[str | None] = mapped_column(Text)  # JSON {document: version} it was built with (0003)
     __table_args__ = (
         Index("ix_history_events_received", "received_at"),
         Index("ix_history_events_state", "state", "received_at"),
@@ -136,6 +137,8 @@ class MappingChange(Base):
     version: Mapped[str | None] = mapped_column(String(60))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[float] = mapped_column(Float, index=True)
+    diff: Mapped[str | None] = mapped_column(Text)  # from the version before, for a published version (0003)
+    content: Mapped[str | None] = mapped_column(Text)  # the published YAML, so it can be restored from here (0003)
 
 
 # -- rollups: written with the events, read by the overview ------------------------------------

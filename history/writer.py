@@ -105,7 +105,7 @@ class Batch:
         elif kind == "mapping_change":
             self._plain(MappingChange, record, who=str(record.get("who") or "?"),
                         mapping=str(record.get("mapping")), version=_text(record.get("version")),
-                        comment=record.get("comment"))
+                        comment=record.get("comment"), diff=record.get("diff"), content=record.get("content"))
 
     def _plain(self, model: Any, record: dict[str, Any], **row: Any) -> None:
         self.plain[table_of(model)].append({"rid": record["rid"], "at": float(record["at"]), **row})
@@ -128,6 +128,8 @@ class Batch:
             row["amount"] = int(record["amount"])
         if record.get("state") == "received" or (record.get("state") == "ignored" and record.get("type")):
             row["received_at"] = at
+        if record.get("mapping_version") is not None:
+            row["mapping_version"] = extract.dumps(record["mapping_version"])
         if record.get("epicor_keys") is not None:
             row["epicor_keys"] = extract.dumps(record["epicor_keys"])
             self.refs.update((ref, row["id"]) for ref in extract.epicor_refs(record["epicor_keys"]))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -363,3 +365,98 @@ def note_failed_login(*subjects: str) -> None:
         pipe.execute()
     except _BROKER_ERRORS:
         log.warning("failed login not counted: Redis unavailable")
+
+
+# -- field mapping versions and preview (app/mappings_api): tasks.mapping.versions and .preview ----------
+class MappingRefused(Exception):  # noqa: N818 - an answer to give, named as the console says it
+    """A mapping request refused, for the web to answer: ``kind`` is ``invalid`` (``problems`` lists every
+    ``file:line: field: message``), ``stale`` (``current`` is the version published meanwhile),
+    ``unchanged``, ``unknown`` (no such flow, document, version or event) or ``refused`` (anything else)."""
+
+    def __init__(self, kind: str, message: str, problems: list[dict[str, Any]] | None = None,
+                 current: int | None = None):
+        super().__init__(message)
+        self.kind, self.message, self.problems, self.current = kind, message, problems or [], current
+
+
+_REFUSAL_KINDS = {"mapping.unknown": "unknown", "preview.unknown_event": "unknown", "mapping.unchanged": "unchanged",
+                  "preview.expired": "gone", "preview.skipped": "gone"}
+
+
+@contextmanager
+def _mapping_refusals() -> Iterator[None]:
+    """The mapping modules' refusals as ``MappingRefused``; Redis away as ``QueueUnavailable``."""
+    from tasks.errors import PermanentError
+    from tasks.mapping.engine import MappingFileError
+    from tasks.mapping.versions import StaleVersion
+
+    try:
+        yield
+    except _BROKER_ERRORS as exc:
+        raise QueueUnavailable(str(exc)) from None
+    except MappingFileError as exc:
+        raise MappingRefused("invalid", "the mapping is refused: " + exc.message,
+                             [problem.__dict__ for problem in exc.problems]) from None
+    except StaleVersion as exc:
+        raise MappingRefused("stale", exc.message, current=exc.current) from None
+    except PermanentError as exc:
+        raise MappingRefused(_REFUSAL_KINDS.get(exc.reason, "refused"), exc.message) from None
+
+
+def mapping_catalogue() -> list[dict[str, Any]]:
+    """Every document mapping, its current version and each version's who, when and comment."""
+    from tasks.mapping import versions
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        return versions.catalogue(get_settings().mappings_dir)
+
+
+def mapping_version(flow: str, document: str, version: int | None) -> dict[str, Any]:
+    """One version of one document mapping (the current one by default) with its text and diff."""
+    from tasks.mapping import versions
+    from tasks.settings import get_settings
+
+    mappings_dir = get_settings().mappings_dir
+    with _mapping_refusals():
+        found = versions.current(flow, document, mappings_dir) if version is None \
+            else versions.version_of(flow, document, version, mappings_dir)
+    if found is None:
+        raise MappingRefused("unknown", f"{flow}/{document} has no version {version}")
+    return {"flow": flow, "document": document, **found.summary(), "text": found.text, "diff": found.diff}
+
+
+def preview_mapping(flow: str | None, *, event_id: str | None, sample: Any,
+                    drafts: dict[str, str] | None) -> dict[str, Any]:
+    """The documents an event (or sample) would post with the published mappings or ``drafts``; writes
+    nothing to Epicor, Stripe or the event."""
+    from tasks.mapping.preview import preview
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        return preview(flow, event_id=event_id, sample=sample, drafts=drafts,
+                       mappings_dir=get_settings().mappings_dir).as_json()
+
+
+def publish_mapping(flow: str, document: str, text: str, *, who: str, comment: str,
+                    base_version: int | None) -> dict[str, Any]:
+    """Publish a new version of one document mapping (every worker builds with it from its next event)."""
+    from tasks.mapping import versions
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        made = versions.publish(flow, document, text, who=who, comment=comment, base_version=base_version,
+                                mappings_dir=get_settings().mappings_dir)
+    return {"flow": flow, "document": document, **made.summary(), "diff": made.diff}
+
+
+def restore_mapping(flow: str, document: str, version: int, *, who: str, comment: str,
+                    base_version: int | None) -> dict[str, Any]:
+    """Publish an earlier version of one document mapping again, as a new version."""
+    from tasks.mapping import versions
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        made = versions.restore(flow, document, version, who=who, comment=comment, base_version=base_version,
+                                mappings_dir=get_settings().mappings_dir)
+    return {"flow": flow, "document": document, **made.summary(), "diff": made.diff}

@@ -3,9 +3,16 @@
     check [DIR] [--json]   validate every document mapping a worker on DIR (default MAPPINGS_DIR, else the
                            shipped mappings/) would load; print each error as file:line: field: message
 
-Exit status 0 when every file is valid, 1 when any is refused. Nothing here needs Redis, Stripe or
-Epicor: a site checks its copy before it deploys it, the same check the worker runs at start.
-(``preview`` and ``suggest`` join this group later.)
+    preview EVT_ID [--draft FILE]... [--json]
+                           the documents the event would post with the published mappings (or with each
+                           FILE, named <document>.yaml, in its document's place): every field, Epicor's
+                           keys as placeholders, every error as file:line: field. Writes nothing anywhere.
+
+``check`` exits 0 when every file is valid, 1 when any is refused; it needs no Redis, Stripe or Epicor: a
+site checks its copy before it deploys it, the same check the worker runs at start. ``preview`` reads the
+event's stored Stripe objects from Redis (or Stripe, read-only, when they have expired) and exits 1 when
+any error is found, so a draft can be tried in a script before it is published.
+(``suggest`` joins this group later.)
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +29,7 @@ from tasks.mapping.engine import check_directory
 from tasks.mapping.shapes import SHIPPED_DIR
 
 
-@click.group(name="mapping", help="Field mapping files: check [DIR]")
+@click.group(name="mapping", help="Field mapping files: check [DIR] | preview EVT_ID [--draft FILE] [--json]")
 def main() -> None:
     """Field mapping files (mappings/documents/<flow>/<document>.yaml)."""
 
@@ -44,6 +52,44 @@ def check(directory: Path | None, as_json: bool) -> None:
         click.echo(f"{directory}: {'OK' if not problems else f'{len(problems)} problem(s)'}",
                    err=bool(problems))
     sys.exit(1 if problems else 0)
+
+
+@main.command()
+@click.argument("event_id")
+@click.option("--draft", "drafts", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="a draft <document>.yaml to preview in place of the published one (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="the preview as JSON: {documents, errors, versions, …}")
+def preview(event_id: str, drafts: tuple[Path, ...], as_json: bool) -> None:
+    """Show the documents EVENT_ID would post; exit 1 when any error is found."""
+    from tasks.mapping.preview import PreviewRefused
+    from tasks.mapping.preview import preview as run_preview
+    from tasks.settings import get_settings
+
+    texts = {path.stem: path.read_text(encoding="utf-8") for path in drafts}
+    try:
+        shown = run_preview(None, event_id=event_id, drafts=texts, mappings_dir=get_settings().mappings_dir)
+    except PreviewRefused as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(shown.as_json(), indent=2))
+    else:
+        _print_preview(shown.as_json())
+    sys.exit(1 if shown.errors else 0)
+
+
+def _print_preview(shown: dict[str, Any]) -> None:
+    versions = ", ".join(f"{name} v{number}" for name, number in shown["versions"].items())
+    click.echo(f"{shown['event_id']} ({shown['flow']}, Stripe objects from {shown['source']}): {versions}")
+    for document in shown["documents"]:
+        click.echo(f"\n{document['kind']}  reference {json.dumps(document['reference'])}")
+        for name, value in document["header"].items():
+            click.echo(f"  {name}: {json.dumps(value)}")
+        for number, line in enumerate(document["lines"], start=1):
+            click.echo(f"  line {number}: {json.dumps(line)}")
+    for error in shown["errors"]:
+        click.echo(error, err=True)
+    click.echo("OK" if not shown["errors"] else f"{len(shown['errors'])} error(s)", err=bool(shown["errors"]))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,14 @@ def refuse_bad_configuration(**_: Any) -> None:
     preflight.enforce("worker")
 
 
+@worker_init.connect
+def build_with_published_mappings(**_: Any) -> None:
+    """Field mappings published from the console (Redis) override the files, from each event on."""
+    from tasks.mapping import versions
+
+    versions.install()
+
+
 @beat_init.connect
 def refuse_bad_configuration_beat(**_: Any) -> None:
     preflight.enforce("beat")

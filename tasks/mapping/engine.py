@@ -20,7 +20,8 @@ then ``transforms: [{name: ..., <param>: ...}]`` (a parameter is a literal or ``
 field) and ``omit_if_null: true`` (no key at all when null). Nothing is evaluated but JMESPath and the
 registry: no ``eval``, no attribute access.
 
-A site's copy under ``MAPPINGS_DIR`` (same layout) overrides a shipped file, one file at a time.
+A site's copy under ``MAPPINGS_DIR`` (same layout) overrides a shipped file, one file at a time; a version
+published from the console (``tasks.mapping.versions``, through ``published_source``) overrides both.
 ``build_documents`` is pure: fetched objects and mapping files in, ``tasks.documents.Document`` list out.
 """
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import difflib
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -137,7 +138,11 @@ def _mark_lines(node: yaml.Node, lines: dict[tuple[str, ...], int], path: tuple[
 
 def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """The file's data and the line of each key; a syntax error names its own line."""
-    text = path.read_text(encoding="utf-8")
+    return parse_yaml(path.read_text(encoding="utf-8"), path)
+
+
+def parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """``text``'s data and the line of each key; errors name ``path`` (a file, or a published version's label)."""
     lines: dict[tuple[str, ...], int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -485,14 +490,52 @@ def _load_cached(flow: str, stamp: tuple[str, int, int], mappings_dir: str, _: t
     return spec
 
 
-def load_flow(flow: str, mappings_dir: str | Path) -> list[DocumentSpec]:
-    """Every document mapping of ``flow``, in posting order; all their problems raised together."""
+# --- published versions ----------------------------------------------------------------------------
+# A document mapping published from the console (``tasks.mapping.versions``) overrides its file on every
+# host at once, so it lives in Redis, not on disk. The engine itself reads no Redis: a worker installs
+# ``published_source`` (flow -> {document: YAML text}) at start; without one the files are all there is.
+PublishedSource = Callable[[str], Mapping[str, str]]
+published_source: PublishedSource | None = None
+
+
+def version_label(flow: str, name: str) -> Path:
+    """How errors name a mapping that is text rather than a file (a draft or a published version)."""
+    return Path("documents") / flow / f"{name}.yaml"
+
+
+def load_text(flow: str, name: str, text: str, mappings_dir: str | Path) -> DocumentSpec:
+    """A document mapping given as YAML text, validated as a file is (cached on the text itself)."""
+    user_file = Path(mappings_dir) / "documents" / shapes.USER_FIELDS_FILE
+    return _text_cached(flow, name, text, str(mappings_dir), _stamp(user_file))
+
+
+@lru_cache(maxsize=64)
+def _text_cached(flow: str, name: str, text: str, mappings_dir: str, _: tuple[str, int, int]) -> DocumentSpec:
+    path = version_label(flow, name)
+    raw, lines = parse_yaml(text, path)
+    loader = Loader(path, flow, lines, shapes.user_fields(mappings_dir))
+    spec = loader.spec(raw)
+    if spec is None:
+        raise MappingFileError(loader.problems)
+    return spec
+
+
+def _override(flow: str, name: str, texts: Mapping[str, str], mappings_dir: str | Path) -> DocumentSpec:
+    text = texts.get(name)
+    return load_text(flow, name, text, mappings_dir) if text is not None else load_document(flow, name, mappings_dir)
+
+
+def load_flow(flow: str, mappings_dir: str | Path, texts: Mapping[str, str] | None = None) -> list[DocumentSpec]:
+    """Every document mapping of ``flow``, in posting order; all their problems raised together. ``texts``
+    (document -> YAML) override the files; by default the published versions do (``published_source``)."""
     if flow not in shapes.FLOW_DOCUMENTS:
         raise MappingError(f"flow {flow!r} has no document mappings", reason="mapping.config")
+    if texts is None:
+        texts = published_source(flow) if published_source is not None else {}
     specs, problems = [], []
     for name in shapes.FLOW_DOCUMENTS[flow]:
         try:
-            specs.append(load_document(flow, name, mappings_dir))
+            specs.append(_override(flow, name, texts, mappings_dir))
         except MappingFileError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -506,7 +549,7 @@ def check_directory(mappings_dir: str | Path) -> list[Problem]:
     problems: list[Problem] = []
     for flow in shapes.FLOW_DOCUMENTS:
         try:
-            load_flow(flow, mappings_dir)
+            load_flow(flow, mappings_dir, texts={})  # the files only: what is on disk is what is checked
         except MappingFileError as exc:
             problems.extend(exc.problems)
     try:
@@ -605,7 +648,8 @@ def _tables_cached(directory: str, _: tuple[tuple[str, int, int], ...]) -> Mappi
 
 
 def build_documents(flow: str, fetched: Mapping[str, Any], mappings_dir: str | Path,
-                    tables: Mappings | None = None) -> list[Document]:
-    """Every Epicor document of one event of ``flow``, in posting order, from the mapping files."""
+                    tables: Mappings | None = None, texts: Mapping[str, str] | None = None) -> list[Document]:
+    """Every Epicor document of one event of ``flow``, in posting order, from the mapping files (or the
+    published versions, or ``texts``: a preview's drafts)."""
     tables = tables or site_tables(mappings_dir)
-    return [build_document(spec, fetched, tables) for spec in load_flow(flow, mappings_dir)]
+    return [build_document(spec, fetched, tables) for spec in load_flow(flow, mappings_dir, texts)]

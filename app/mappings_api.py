@@ -1,0 +1,161 @@
+"""Field mapping versions over HTTP: list, read, preview, publish and restore (``/api/mappings``).
+
+Who may do what, and why: anyone with a console user may read the versions; an ``operator`` may preview
+what the *published* mappings make of an event (a dry run changes nothing); previewing a *draft*, publishing
+and restoring need an ``admin``, because a published mapping decides what every following payment posts.
+Publish and restore require a comment (it is the change's record in the history) and, like every change
+the console makes, a CSRF token with the session cookie (``app.auth``'s guard). A publish names the version
+it was edited from (``base_version``): when someone published meanwhile it is refused with 409 rather than
+overwriting a change its author never saw. A refused mapping is a 422 listing every problem with its
+file, line and field. Nothing here gives a 5xx for any input; Redis away is a 503.
+
+The functions are ``tasks.api``'s, like every other part of the web (STYLE.md point 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api import BadParameter, operator_name
+from app.auth import current_user, forbidden, require_role
+from tasks.api import (
+    MappingRefused,
+    QueueUnavailable,
+    mapping_catalogue,
+    mapping_version,
+    preview_mapping,
+    publish_mapping,
+    restore_mapping,
+)
+
+bp = Blueprint("mappings_api", __name__, url_prefix="/api/mappings")
+MAX_NAME = 60
+MAX_YAML = 100_000  # characters of one document mapping; the shipped ones are about 2,000
+MAX_COMMENT = 1000
+STATUS = {"invalid": 422, "stale": 409, "unchanged": 409, "unknown": 404, "gone": 409, "refused": 400}
+
+
+@bp.errorhandler(BadParameter)
+def _bad_parameter(exc: BadParameter) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 400
+
+
+@bp.errorhandler(MappingRefused)
+def _refused(exc: MappingRefused) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": exc.message}
+    if exc.problems:
+        body["problems"] = exc.problems
+        body["errors"] = [f"{p['file']}:{p['line']}: {p['field']}: {p['message']}" for p in exc.problems]
+    if exc.current is not None:
+        body["current"] = exc.current
+    return jsonify(body), STATUS.get(exc.kind, 400)
+
+
+@bp.errorhandler(QueueUnavailable)
+def _redis_away(_exc: QueueUnavailable) -> tuple[Response, int]:
+    return jsonify({"error": "mapping store unavailable; try again"}), 503
+
+
+# -- reading the request -----------------------------------------------------------------------------
+def body() -> dict[str, Any]:
+    found = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(found, dict):
+        raise BadParameter("the body must be a JSON object")
+    return found
+
+
+def name_part(value: str, what: str) -> str:
+    if not value or len(value) > MAX_NAME or not value.replace("_", "").isalnum():
+        raise BadParameter(f"{what} must be a mapping name (letters, digits, _)")
+    return value
+
+
+def text_field(found: dict[str, Any], name: str, most: int, *, required: bool = True) -> str:
+    value = found.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadParameter(f"{name} is required (text)")
+    if len(value) > most:
+        raise BadParameter(f"{name} is longer than {most} characters")
+    return value
+
+
+def version_field(found: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = found.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
+        raise BadParameter(f"{name} is required: the version number (1 is the shipped files)" if required
+                           else f"{name} must be a version number")
+    return value
+
+
+def drafts_field(found: dict[str, Any]) -> dict[str, str] | None:
+    drafts = found.get("draft")
+    if drafts is None:
+        return None
+    if not isinstance(drafts, dict) or not drafts or not all(isinstance(v, str) for v in drafts.values()):
+        raise BadParameter("draft must be an object of {<document>: <YAML text>}")
+    for document, text in drafts.items():
+        name_part(str(document), "a draft's document")
+        if len(text) > MAX_YAML:
+            raise BadParameter(f"draft {document} is longer than {MAX_YAML} characters")
+    return {str(document): text for document, text in drafts.items()}
+
+
+# -- routes --------------------------------------------------------------------------------------------
+@bp.get("")
+def catalogue() -> tuple[Response, int]:
+    return jsonify({"mappings": mapping_catalogue()}), 200
+
+
+@bp.get("/<flow>/<document>")
+def version(flow: str, document: str) -> tuple[Response, int]:
+    raw = request.args.get("version")
+    if raw is not None and not (raw.isdigit() and 0 < len(raw) < 10):
+        raise BadParameter("version must be a version number")
+    found = mapping_version(name_part(flow, "flow"), name_part(document, "document"), int(raw) if raw else None)
+    return jsonify(found), 200
+
+
+@bp.post("/preview")
+@require_role("operator")
+def preview() -> tuple[Response, int] | tuple[Response | str, int]:
+    found = body()
+    drafts = drafts_field(found)
+    user = current_user()
+    if drafts and (user is None or not user.may("admin")):
+        return forbidden("admin")  # a draft is unpublished text: only who may publish may try it
+    event_id, flow = found.get("event_id"), found.get("flow")
+    if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= 255):
+        raise BadParameter("event_id must be an event id (text)")
+    if flow is not None:
+        name_part(flow if isinstance(flow, str) else "", "flow")
+    if not event_id and not flow:
+        raise BadParameter("flow is required (or an event_id)")
+    return jsonify(preview_mapping(flow, event_id=event_id, sample=found.get("sample"), drafts=drafts)), 200
+
+
+@bp.post("/<flow>/<document>/publish")
+@require_role("admin")
+def publish(flow: str, document: str) -> tuple[Response, int]:
+    found = body()
+    made = publish_mapping(name_part(flow, "flow"), name_part(document, "document"),
+                           text_field(found, "yaml", MAX_YAML), who=operator_name(),
+                           comment=text_field(found, "comment", MAX_COMMENT),
+                           base_version=version_field(found, "base_version", required=True))
+    return jsonify(made), 201
+
+
+@bp.post("/<flow>/<document>/restore")
+@require_role("admin")
+def restore(flow: str, document: str) -> tuple[Response, int]:
+    found = body()
+    made = restore_mapping(name_part(flow, "flow"), name_part(document, "document"),
+                           version_field(found, "version", required=True) or 1, who=operator_name(),
+                           comment=text_field(found, "comment", MAX_COMMENT),
+                           base_version=version_field(found, "base_version", required=False))
+    return jsonify(made), 201

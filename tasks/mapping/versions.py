@@ -1,0 +1,267 @@
+"""Versions of the field mappings: a change is a draft until it is published; every host takes it at once.
+
+Policy, and why:
+
+* **Version 1 is the base**: the shipped file, or the site's copy under ``MAPPINGS_DIR``. A site changes a
+  document mapping from the console by *publishing* a new version of it (2, 3 …). Publishing validates the
+  text exactly as the worker would load it (``engine.load_text``): a refused draft is answered with every
+  error as ``file:line: field: message`` and never reaches a worker.
+* **Published versions live in Redis** (``sec:mappings:<flow>``), not on disk, because a site runs workers
+  on several hosts: a file edited on one host is not seen by the others, a Redis key is. Each version is
+  kept (``sec:mappings:<flow>:<document>:log``) with who, when, comment and the diff from the one before,
+  and is recorded in the history (``mapping_change``), so any earlier version can be restored, as a new
+  version (the log only grows: what was posted with version 3 stays explainable).
+* **Two people publishing at once**: a publish names the version it was edited from (``base_version``);
+  when another publish got there first, the second is refused (``StaleVersion``) instead of silently
+  overwriting a change its author never saw. Redis ``WATCH`` makes the check and the write one step.
+* **Workers pick a version up without a restart, cheaply**: each flow's hash carries a ``serial`` that
+  every publish increments. Per event the worker reads that one counter (``published_for``, one Lua
+  round trip that also stamps the event's record and history with the versions it is built with); only
+  when the counter moved does it read the published texts again. A worker installs this with ``install``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+from history import recorder
+from tasks import store
+from tasks.errors import MappingError
+from tasks.mapping import engine, shapes
+
+log = logging.getLogger(__name__)
+BASE_VERSION = 1
+BASE_WHO = "mapping files"
+MAX_COMMENT = 1000
+
+
+class StaleVersion(MappingError):
+    """The version a change was made from is no longer the current one: someone published meanwhile."""
+
+    def __init__(self, mapping: str, base: int, current: int):
+        super().__init__(f"{mapping}: your change was made from version {base}, but version {current} was "
+                         f"published meanwhile; reload it and apply your change again", reason="mapping.stale")
+        self.current = current
+
+
+class NothingToPublish(MappingError):
+    """The text is the current version's own: publishing it would make a version that changes nothing."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of one document mapping."""
+
+    flow: str
+    document: str
+    version: int
+    text: str
+    who: str
+    at: float | None
+    comment: str
+    diff: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """What a list of versions shows (no text, no diff)."""
+        return {"version": self.version, "who": self.who, "at": self.at, "comment": self.comment}
+
+
+def flow_key(flow: str) -> str:
+    return store.key("mappings", flow)
+
+
+def log_key(flow: str, document: str) -> str:
+    return store.key("mappings", flow, document, "log")
+
+
+def check_document(flow: str, document: str) -> None:
+    """A flow and document a mapping exists for; anything else is a ``MappingError`` naming them."""
+    if document not in shapes.FLOW_DOCUMENTS.get(flow, ()):
+        known = ", ".join(f"{name}/{doc}" for name, docs in shapes.FLOW_DOCUMENTS.items() for doc in docs)
+        raise MappingError(f"no document mapping {flow}/{document} (known: {known})", reason="mapping.unknown")
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def base(flow: str, document: str, mappings_dir: str | Path) -> Version:
+    """Version 1: the file a worker on ``mappings_dir`` reads when nothing is published."""
+    path = engine.document_path(flow, document, mappings_dir)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return Version(flow, document, BASE_VERSION, text, BASE_WHO, None, f"base: {path.name} as deployed")
+
+
+def _decoded(flow: str, document: str, raw: str | None) -> Version | None:
+    if not raw:
+        return None
+    found = json.loads(raw)
+    return Version(flow=flow, document=document, version=int(found["version"]), text=str(found["text"]),
+                   who=str(found["who"]), at=found.get("at"), comment=str(found.get("comment") or ""),
+                   diff=str(found.get("diff") or ""))
+
+
+def current(flow: str, document: str, mappings_dir: str | Path, client: Any = None) -> Version:
+    """The version a worker builds ``document`` with now: the published one, else the base."""
+    check_document(flow, document)
+    raw = cast("str | None", (client or store.client()).hget(flow_key(flow), f"doc:{document}"))
+    return _decoded(flow, document, raw) or base(flow, document, mappings_dir)
+
+
+def history_of(flow: str, document: str, mappings_dir: str | Path) -> list[Version]:
+    """Every version of ``document``, oldest first: the base, then each published one."""
+    check_document(flow, document)
+    raw = cast("list[str]", store.client().lrange(log_key(flow, document), 0, -1))
+    return [base(flow, document, mappings_dir), *(v for item in raw if (v := _decoded(flow, document, item)))]
+
+
+def version_of(flow: str, document: str, number: int, mappings_dir: str | Path) -> Version | None:
+    return next((v for v in history_of(flow, document, mappings_dir) if v.version == number), None)
+
+
+def catalogue(mappings_dir: str | Path) -> list[dict[str, Any]]:
+    """Every document mapping with its current version and every version's who, when and comment."""
+    listed = []
+    for flow, documents in shapes.FLOW_DOCUMENTS.items():
+        for document in documents:
+            versions = history_of(flow, document, mappings_dir)
+            listed.append({"flow": flow, "document": document, "current": versions[-1].version,
+                           "versions": [v.summary() for v in versions]})
+    return listed
+
+
+# -- publishing --------------------------------------------------------------------------------------
+def problems_of(flow: str, document: str, text: str, mappings_dir: str | Path) -> list[engine.Problem]:
+    """Every error a worker would refuse ``text`` with, as ``file:line: field`` problems (none: valid)."""
+    check_document(flow, document)
+    try:
+        engine.load_text(flow, document, text, mappings_dir)
+    except engine.MappingFileError as exc:
+        return exc.problems
+    return []
+
+
+def diff(before: Version, text: str) -> str:
+    name = f"{before.flow}/{before.document}.yaml"
+    return "".join(difflib.unified_diff(before.text.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        f"{name} (version {before.version})", f"{name} (new)"))
+
+
+def publish(flow: str, document: str, text: str, *, who: str, comment: str, mappings_dir: str | Path,
+            base_version: int | None) -> Version:
+    """Validate ``text`` and make it the new current version of ``document`` on every host.
+
+    Raises ``engine.MappingFileError`` (every problem) for a text a worker would refuse, ``StaleVersion``
+    when ``base_version`` is no longer current, ``NothingToPublish`` for the current text itself."""
+    if not comment.strip():
+        raise MappingError("a comment is required: say what the change is for", reason="mapping.comment")
+    problems = problems_of(flow, document, text, mappings_dir)
+    if problems:
+        raise engine.MappingFileError(problems)
+    made = _commit(flow, document, text, who, comment.strip()[:MAX_COMMENT], mappings_dir, base_version)
+    recorder.record("mapping_change", who=who, mapping=f"{flow}/{document}", version=str(made.version),
+                    comment=made.comment, diff=made.diff, content=made.text)
+    log.info("mapping version published")
+    return made
+
+
+def restore(flow: str, document: str, number: int, *, who: str, comment: str, mappings_dir: str | Path,
+            base_version: int | None = None) -> Version:
+    """Publish an earlier version's text again, as a new version (the log keeps every step)."""
+    earlier = version_of(flow, document, number, mappings_dir)
+    if earlier is None:
+        raise MappingError(f"{flow}/{document} has no version {number}", reason="mapping.unknown")
+    note = f"restore of version {number}" + (f": {comment.strip()}" if comment.strip() else "")
+    return publish(flow, document, earlier.text, who=who, comment=note if comment.strip() else "",
+                   mappings_dir=mappings_dir, base_version=base_version)
+
+
+def _commit(flow: str, document: str, text: str, who: str, comment: str, mappings_dir: str | Path,
+            base_version: int | None) -> Version:
+    """Write the new version if the current one is still ``base_version`` (WATCH: checked and written as one)."""
+    with store.client().pipeline() as pipe:
+        try:
+            pipe.watch(flow_key(flow))
+            now = current(flow, document, mappings_dir, client=pipe)
+            _check_base(now, text, base_version)
+            made = Version(flow, document, now.version + 1, text, who, store.now(), comment, diff(now, text))
+            versions = _versions_after(pipe, flow, document, made.version)
+            pipe.multi()
+            pipe.hset(flow_key(flow), mapping={f"doc:{document}": _encoded(made), "versions": json.dumps(versions)})
+            pipe.hincrby(flow_key(flow), "serial", 1)
+            pipe.rpush(log_key(flow, document), _encoded(made))
+            pipe.execute()
+        except redis.WatchError:
+            raise StaleVersion(f"{flow}/{document}", base_version or 0, now.version + 1) from None
+    return made
+
+
+def _check_base(now: Version, text: str, base_version: int | None) -> None:
+    if base_version is not None and base_version != now.version:
+        raise StaleVersion(f"{now.flow}/{now.document}", base_version, now.version)
+    if text == now.text:
+        raise NothingToPublish(f"{now.flow}/{now.document}: the text is version {now.version}'s own; "
+                               f"nothing to publish", reason="mapping.unchanged")
+
+
+def _versions_after(pipe: Any, flow: str, document: str, number: int) -> dict[str, int]:
+    raw = pipe.hget(flow_key(flow), "versions")
+    versions = json.loads(raw) if raw else base_versions(flow)
+    return {**base_versions(flow), **versions, document: number}
+
+
+def base_versions(flow: str) -> dict[str, int]:
+    return {document: BASE_VERSION for document in shapes.FLOW_DOCUMENTS.get(flow, ())}
+
+
+def _encoded(version: Version) -> str:
+    return json.dumps({k: v for k, v in asdict(version).items() if k not in ("flow", "document")})
+
+
+# -- what a worker builds with ----------------------------------------------------------------------
+# KEYS: the flow's hash, then (for an event) the event's hash and the history stream. ARGV: the serial the
+# caller holds, the base versions (JSON), then the history record's rid, event id and time. Stamps the
+# event with the versions it is built with; returns {serial} when the caller's serial is current, else
+# {serial, the hash's fields and values}.
+_READ_AND_STAMP = """
+local serial = redis.call('HGET', KEYS[1], 'serial') or '0'
+if #KEYS > 1 then
+  local versions = redis.call('HGET', KEYS[1], 'versions') or ARGV[2]
+  redis.call('HSET', KEYS[2], 'mapping_version', versions)
+  local record = {kind='event', rid=ARGV[3], id=ARGV[4], at=tonumber(ARGV[5]), mapping_version=cjson.decode(versions)}
+  redis.call('XADD', KEYS[3], '*', 'r', cjson.encode(record))
+end
+if serial == ARGV[1] then return {serial} end
+return {serial, redis.call('HGETALL', KEYS[1])}
+"""
+_seen: dict[str, tuple[str, dict[str, str]]] = {}  # flow -> (serial, {document: published text})
+
+
+def published_for(flow: str) -> Mapping[str, str]:
+    """The published texts of ``flow`` (document -> YAML), re-read only when its serial moved. Inside a
+    stage (``recorder.working_on``) the event's record and history note the versions it is built with."""
+    serial, texts = _seen.get(flow, ("", {}))
+    event_id = recorder.current_event.get()
+    keys = [flow_key(flow)] + ([store.key("event", event_id), recorder.STREAM] if event_id else [])
+    found = store._script(_READ_AND_STAMP)(keys=keys, args=[serial, json.dumps(base_versions(flow)),
+                                                            recorder.ordered_id(), event_id or "", store.now()])
+    if len(found) > 1:
+        fields = dict(zip(found[1][::2], found[1][1::2]))
+        texts = {name[4:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("doc:")}
+        _seen[flow] = (str(found[0]), texts)
+    return texts
+
+
+def install() -> None:
+    """Make the engine build with the published versions (a worker calls this at start)."""
+    engine.published_source = published_for
+
+
+def forget() -> None:
+    """Drop what this process read (tests; a Redis that was flushed)."""
+    _seen.clear()
