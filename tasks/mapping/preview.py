@@ -23,9 +23,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tasks import store
+from tasks.documents import Document
 from tasks.errors import MappingError, PermanentError
 from tasks.mapping import engine, shapes, versions
 
@@ -95,13 +96,10 @@ def _build(result: Preview, fetched: Mapping[str, Any], texts: Mapping[str, str]
 
 def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
     """What the validate stage would refuse in these documents (Epicor's schemas: lengths, types, required)."""
-    from tasks.epicor import schemas
+    from tasks.epicor.schemas import validate_documents
 
-    check = getattr(schemas, "validate_documents", None)
-    if check is None:
-        return []
     try:
-        check(documents)
+        validate_documents([cast("Document", document) for document in documents])
     except PermanentError as exc:  # ValidationFailed, MappingError: what the validate stage would dead-letter
         return [exc.message]
     return []
