@@ -183,7 +183,23 @@ def _currency_code(value: Any, params: Mapping[str, Any], tables: Mappings) -> s
 def _address_line(value: Any, params: Mapping[str, Any], tables: Mappings) -> str:
     """One field of a Stripe address split for Epicor: long street lines spill into Address2/3 at word
     boundaries (never cut mid-street), the country through countries.yaml, every field within its column."""
-    return split_address(value if isinstance(value, Mapping) else None, tables.countries)[params["part"]]
+    return _split(value if isinstance(value, Mapping) else None, tables.countries)[params["part"]]
+
+
+# A customer document reads one address seven times (Address1..3, City, State, Zip, Country): the last
+# split is kept, keyed by the address's values and the countries table itself, so it is split once.
+_last_split: tuple[tuple[tuple[str, str], ...], Any, dict[str, str]] | None = None
+
+
+def _split(address: Mapping[str, Any] | None, countries: Mapping[str, str]) -> dict[str, str]:
+    global _last_split
+    key = tuple(sorted((str(name), repr(value)) for name, value in (address or {}).items()))
+    last = _last_split
+    if last is not None and last[0] == key and last[1] is countries:
+        return last[2]
+    split = split_address(address, countries)
+    _last_split = (key, countries, split)
+    return split
 
 
 @transform("truncate", "Cut to a length", "text", (Param("length", int, "maximum number of characters"),), (

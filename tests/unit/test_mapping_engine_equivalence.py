@@ -1,47 +1,24 @@
-"""The shipped field mapping files give, field for field, the documents today's Python transform builds.
+"""The shipped field mapping files give, field for field, the documents order-to-cash has always posted.
 
-The oracle is the flow's own transform (``build_order_to_cash``), read the way post sends it today: the
-keys post adds (CustNum, OrderNum, InvoiceNum, GroupID, HeadNum) as placeholders, and the receipt line
-post builds from the receipt header. When transform switches to the engine these tests keep both equal.
+The expected documents (``tests/fixtures/expected_documents/order_to_cash.json``) were recorded from the
+Python transform the files replaced (``build_order_to_cash``), read the way its post step sent them: the
+keys Epicor assigns (CustNum, OrderNum, InvoiceNum, GroupID, HeadNum) as placeholders and the receipt line
+applying the whole payment to the invoice. The flow's transform must keep giving exactly these, so a change
+to a shipped file or to the engine that changes what reaches Epicor fails here.
 """
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from tasks.documents import document, placeholder
+from tasks.flows import order_to_cash
 from tasks.mapping.engine import build_documents
-from tasks.mapping.order_to_cash import build_order_to_cash
 from tasks.mapping.tables import load_mappings
-from tests.fixtures import MAPPINGS_DIR, payment_fixture
+from tests.fixtures import FIXTURES_DIR, MAPPINGS_DIR, payment_fixture
 
 PAYMENTS = ("payment_usd_customer", "payment_jpy_guest", "payment_kwd_checkout")
-
-
-def as_posted_today(today: dict) -> list:
-    """Today's transform output as the documents post sends, in posting order."""
-    currency = today["currency"]
-    customer, order, invoice, receipt = today["customer"], today["order"], today["invoice"], today["receipt"]
-    cust_num, order_num = placeholder("CustNum"), placeholder("OrderNum")
-    return [
-        document("customer", customer["create"], currency=currency,
-                 reference={"match": customer["match"], "cust_id_alternates": customer["cust_id_alternates"]}),
-        document("sales_order", {**order["header"], "CustNum": cust_num},
-                 [{**line, "OrderNum": order_num} for line in order["lines"]],
-                 reference={"IntExternalKey": order["header"]["IntExternalKey"]}, currency=currency),
-        document("invoice_group", today["invoice_group"]),
-        document("ar_invoice", {**invoice["header"], "GroupID": placeholder("GroupID"), "CustNum": cust_num,
-                                "OrderNum": order_num},
-                 [{**line, "InvoiceNum": placeholder("InvoiceNum"), "OrderNum": order_num}
-                  for line in invoice["lines"]],
-                 reference={"ExternalID": invoice["header"]["ExternalID"]}, currency=currency),
-        document("cash_group", today["cash_group"]),
-        document("cash_receipt", {**receipt["header"], "GroupID": placeholder("GroupID"), "CustNum": cust_num},
-                 [{"GroupID": placeholder("GroupID"), "HeadNum": placeholder("HeadNum"),
-                   "InvoiceNum": placeholder("InvoiceNum"), "InvoiceRef": 0, "TranType": receipt["header"]["TranType"],
-                   "CustNum": cust_num, "DocTranAmt": receipt["header"]["DocTranAmt"]}],
-                 reference={"ExternalID": receipt["header"]["ExternalID"]}, currency=currency),
-    ]
+EXPECTED = json.loads((FIXTURES_DIR / "expected_documents" / "order_to_cash.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +44,16 @@ def variants() -> list:
 
 
 @pytest.mark.parametrize(("name", "payment"), variants(), ids=[name for name, _ in variants()])
-def test_order_to_cash_files_equal_todays_transform(mappings, name, payment):
-    expected = as_posted_today(build_order_to_cash(payment, mappings))
-    built = build_documents("order_to_cash", payment, MAPPINGS_DIR)
+def test_the_flows_transform_gives_the_recorded_documents(mappings, name, payment):
+    ctx = SimpleNamespace(mappings=mappings, settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
+    built = order_to_cash.transform(ctx, payment)["documents"]
     assert json.loads(json.dumps(built)) == built  # plain JSON, as it travels between stages
+    expected = EXPECTED[name]
     assert [doc["kind"] for doc in built] == [doc["kind"] for doc in expected]
     for got, want in zip(built, expected):
         assert got == want, got["kind"]
+
+
+def test_the_engine_alone_gives_the_same_documents(mappings):
+    name, payment = variants()[2]
+    assert build_documents("order_to_cash", payment, MAPPINGS_DIR, mappings) == EXPECTED[name]
