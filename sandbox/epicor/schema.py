@@ -21,6 +21,15 @@ def _columns(*specs: str) -> dict[str, str]:
     return dict(spec.split(":", 1) for spec in specs)
 
 
+# The user-defined (UD) columns of the contract's reference site (§8, epicor-schema/ud-fields.json): in
+# REST they are ordinary columns of their entity set; any other ``_c`` name is refused as unknown.
+UD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "Customer": ("StripeCustomerID_c:str",),
+    "OrderHed": ("StripePaymentID_c:str", "StripeCheckoutID_c:str", "StripeReceiptURL_c:str"),
+    "InvcHead": ("StripeChargeID_c:str",),
+    "CashHead": ("StripePayoutID_c:str",),
+}
+
 COLUMNS: dict[str, dict[str, str]] = {
     "Customer": _columns(
         "Company:str", "CustID:str", "CustNum:int", "Name:str", "Address1:str", "Address2:str",
@@ -147,6 +156,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "BankName:str", "SysRevID:int", "SysRowID:str", "BitFlag:int", "RowMod:str",
     ),
 }
+
+for _table, _ud in UD_COLUMNS.items():
+    COLUMNS[_table] |= _columns(*_ud)
 
 _SYSTEM = ("SysRevID", "SysRowID", "BitFlag", "RowMod")
 

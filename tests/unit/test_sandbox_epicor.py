@@ -151,6 +151,15 @@ def test_unknown_field_is_400_naming_the_field(client):
     assert body["ErrorDetails"][0]["Table"] == "Customer"
 
 
+def test_the_sites_user_defined_columns_are_ordinary_columns_and_no_other_c_name_is(client):
+    made = created(client, "Customers", {"CustID": "UDC", "Name": "UD", "StripeCustomerID_c": "cus_123"})
+    assert get(client, f"Customers('EPIC06',{made['CustNum']})").get_json()["StripeCustomerID_c"] == "cus_123"
+    found = get(client, "Customers?$filter=StripeCustomerID_c eq 'cus_123'").get_json()["value"]
+    assert [row["CustID"] for row in found] == ["UDC"]
+    refused = post(client, "Customers", {"CustID": "UDD", "Name": "UD", "Nickname_c": "x"})
+    assert_error(refused, 400, "Epicor.RESTApi.ErrorHandling.ApiException", "Nickname_c")
+
+
 @pytest.mark.parametrize("field, value", [("CustNum", "201"), ("CustID", 12), ("CreditHold", "no"),
                                           ("CreditLimit", "10.00"), ("EstDate", "yesterday")])
 def test_wrong_json_type_is_400(client, field, value):
