@@ -6,7 +6,11 @@
   negative, so a day's figure is the net cash the service posted.
 - After ``post``: the Epicor documents, one per key family of the stage's ``keys`` (``CustNum`` →
   customer, ``OrderNum`` → sales order, ``InvoiceNum`` → AR invoice, ``HeadNum`` → cash receipt;
-  nested lists such as a refund's ``CreditMemos`` give one document per item).
+  nested lists such as a refund's ``CreditMemos`` give one document per item). Each document's external
+  reference is its own: the post stage's ``references`` by entity (or by container, ``Chargeback``) when
+  it names one (the customer's ``cus_…``, the order's ``pi_…``, the invoice's and receipt's ``ch_…``), a
+  nested item's own Stripe id (a credit memo's ``RefundID``), else the payment's key as before. Post
+  already holds these values, so recording them costs the pipeline nothing.
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ def number(value: Any) -> int | None:
 
 def documents(keys: dict[str, Any]) -> list[dict[str, Any]]:
     """The documents a post stage's ``keys`` name: [{entity, keys}]."""
+    return [{"entity": doc["entity"], "keys": doc["keys"]} for doc in _documents(keys)]
+
+
+def _documents(keys: dict[str, Any]) -> list[dict[str, Any]]:
+    """``documents`` with, for a nested one, its ``container`` and the Stripe id it carries (``reference``)."""
     found: list[dict[str, Any]] = []
     group = keys.get("CashGroupID") or keys.get("GroupID")
     for name, entity in ENTITIES.items():
@@ -107,7 +116,9 @@ def _nested(container: str, item: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     entity = container[:-1] if container.endswith("s") else container
     extra = {k: item[k] for k in ("GroupID", "CashGroupID") if isinstance(item.get(k), str)}
-    return [{"entity": entity, "keys": {**numbered, **extra}}]
+    own = next((v for v in item.values() if isinstance(v, str) and v.startswith(STRIPE_PREFIXES)), None)
+    return [{"entity": entity, "keys": {**numbered, **extra}, "container": container,
+             **({"reference": own} if own else {})}]
 
 
 def doc_key(keys: dict[str, Any]) -> str:
@@ -142,10 +153,21 @@ def _after_fetch(event: dict[str, Any], fetched: dict[str, Any]) -> tuple[dict[s
 
 def _document_records(event: dict[str, Any], output: dict[str, Any]) -> list[dict[str, Any]]:
     external_ref = output.get("payment_key") or event.get("payment") or event.get("object_id")
+    found = output.get("references")
+    references: dict[str, Any] = found if isinstance(found, dict) else {}
     amount, currency = _integer(event.get("amount")), event.get("currency")
     return [{"kind": "document", "event_id": event["id"], "entity": doc["entity"], "keys": doc["keys"],
-             "external_ref": external_ref, "amount": None if doc["entity"] == "Customer" else amount,
-             "currency": currency if amount is not None else None} for doc in documents(output["keys"])]
+             "external_ref": _reference(doc, references) or external_ref,
+             "amount": None if doc["entity"] == "Customer" else amount,
+             "currency": currency if amount is not None else None} for doc in _documents(output["keys"])]
+
+
+def _reference(doc: dict[str, Any], references: dict[str, Any]) -> str | None:
+    """The document's own external reference, when post named one (by entity or container)."""
+    for name in (doc.get("reference"), references.get(doc["entity"]), references.get(str(doc.get("container")))):
+        if isinstance(name, str) and name:
+            return name
+    return None
 
 
 def _integer(value: Any) -> int | None:

@@ -283,6 +283,24 @@ def post_payment(ctx: Context, payment_key: str, documents: list[Document],
     return keys | {"CashGroupID": group_id, "HeadNum": head_num}
 
 
+# How the history names the documents of each kind (``history.extract``).
+HISTORY_ENTITIES = {"customer": "Customer", "sales_order": "SalesOrder", "ar_invoice": "ARInvoice",
+                    "credit_memo": "CreditMemo", "cash_receipt": "CashReceipt"}
+
+
+def document_references(documents: list[Document]) -> dict[str, str]:
+    """Each posted document's own external reference, by history entity: the customer's Stripe id (none
+    for a guest), the order's payment key, the invoice's and receipt's charge id."""
+    references = {}
+    for doc in documents:
+        entity = HISTORY_ENTITIES.get(doc["kind"])
+        own = (doc["reference"].get("match") or {}).get("external_id") if doc["kind"] == "customer" else \
+            next((value for value in doc["reference"].values() if isinstance(value, str)), None)
+        if entity and own:
+            references[entity] = own
+    return references
+
+
 def customer_of(doc: Document) -> dict[str, Any]:
     """A customer document as ``resolve_customer`` reads it: how to find it, and what to create."""
     return {"match": doc["reference"]["match"], "create": doc["header"],

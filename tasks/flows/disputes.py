@@ -86,7 +86,10 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
         order = _update_order(ctx, charge["payment_key"], dispute["order"])
     keys = {"CustNum": int(sale["CustNum"]), "InvoiceRef": int(sale["InvoiceNum"]), "DisputeStatus": dispute["status"],
             "Chargeback": chargeback, "Reversal": reversal, **order}
-    return {"keys": keys, "dispute_id": dispute["dispute_id"], "writeback": stage_input["writeback"]}
+    references = {step.capitalize(): dispute[step]["external_id"]  # dp_…, dp_…-R: each document's own
+                  for step in ("chargeback", "reversal") if dispute[step]}
+    return {"keys": keys, "dispute_id": dispute["dispute_id"], "writeback": stage_input["writeback"],
+            "references": references}
 
 
 def _update_order(ctx: Context, payment_key: str, notes: dict[str, Any]) -> dict[str, Any]:

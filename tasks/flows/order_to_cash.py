@@ -204,7 +204,8 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     object_ids = tuple(stage_input.get("object_ids") or (payment_key, stage_input["charge_id"]))
     with store.locked(epicor_docs.payment_lock_name(payment_key)), epicor_docs.reference_refusals(ctx, documents):
         keys = epicor_docs.post_payment(ctx, payment_key, documents, object_ids)
-    return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": payment_key}
+    return {"keys": keys, "writeback": stage_input["writeback"], "payment_key": payment_key,
+            "references": epicor_docs.document_references(documents)}
 
 
 # -- status-update -------------------------------------------------------------------------------

@@ -209,3 +209,28 @@ def test_recorder_never_raises(monkeypatch):
 
     monkeypatch.setattr(store, "client", down)
     assert recorder.record("operator_action", who="a", action="retry") is False
+
+
+def test_each_posted_document_keeps_its_own_external_reference():
+    event = {"id": "evt_r", "payment": "pi_1", "amount": "2500", "currency": "usd"}
+    sale = {"keys": {"CustNum": 7, "OrderNum": 5012, "InvoiceNum": 9001, "CashGroupID": "SC260304", "HeadNum": 41},
+            "payment_key": "pi_1", "references": {"Customer": "cus_1", "SalesOrder": "pi_1", "ARInvoice": "ch_1",
+                                                  "CashReceipt": "ch_1"}}
+    _, records = extract.after_stage("post", event, sale)
+    assert {r["entity"]: r["external_ref"] for r in records} == {
+        "Customer": "cus_1", "SalesOrder": "pi_1", "ARInvoice": "ch_1", "CashReceipt": "ch_1"}
+    refund = {"keys": {"CustNum": 7, "InvoiceRef": 9001, "CreditMemos": [
+        {"RefundID": "re_1", "InvoiceNum": 9100, "CashGroupID": "SC260305", "HeadNum": 50}]}}
+    _, records = extract.after_stage("post", event, refund)
+    assert [(r["entity"], r["external_ref"]) for r in records] == [("Customer", "pi_1"), ("CreditMemo", "re_1")]
+
+
+def test_the_order_to_cash_post_names_each_documents_reference():
+    from tasks.epicor.posting import document_references
+    from tests.fixtures import FIXTURES_DIR
+
+    expected = json.loads((FIXTURES_DIR / "expected_documents" / "order_to_cash.json").read_text())
+    assert document_references(expected["payment_usd_customer"]) == {
+        "Customer": "cus_QXg1o8vcGmoR32", "SalesOrder": "pi_3QxUsdCustomer0001Ab",
+        "ARInvoice": "ch_3QxUsdCustomer0001Ab", "CashReceipt": "ch_3QxUsdCustomer0001Ab"}
+    assert "Customer" not in document_references(expected["payment_jpy_guest"])  # a guest has no Stripe id
