@@ -168,6 +168,10 @@ def documents_posted(stage_input: Any) -> list[tuple[str, Any]]:
         return []
     documents = stage_input.get("documents")
     found = [documents] if isinstance(documents, dict) else []
+    if isinstance(documents, list):  # the one document shape (tasks.documents): the cash its receipt posts
+        receipts = [doc for doc in documents if isinstance(doc, dict) and doc.get("kind") == "cash_receipt"]
+        found += [{"currency": doc.get("currency"), "amount": (doc.get("header") or {}).get("DocTranAmt")}
+                  for doc in receipts]
     refunds = stage_input.get("refunds")
     found += [doc for doc in refunds if isinstance(doc, dict)] if isinstance(refunds, list) else []
     return [(doc["currency"], doc["amount"]) for doc in found if "currency" in doc and "amount" in doc]

@@ -32,6 +32,7 @@ from tasks.errors import MappingError, ValidationFailed
 from tasks.mapping.currency import epicor_decimals
 
 EPICOR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+USER_FIELD = "_c"  # Epicor's suffix of a site's user-defined columns
 BASE_MESSAGES = {"required": "is required", "null": "must not be empty"}
 
 
@@ -382,12 +383,18 @@ def validate_documents(documents: Iterable[Document]) -> None:
     for doc in documents:
         header_kind, line_kind = DOCUMENT_KINDS[doc["kind"]]
         currency = doc["currency"] or "USD"
-        validate_document(header_kind, without_placeholders(doc["header"]), currency)
+        validate_document(header_kind, _connector_fields(doc["header"]), currency)
         if doc["lines"] and line_kind is None:
             raise ValidationFailed(f"{document_label(header_kind, doc['header'])}: this document has no lines",
                                    reason=f"validation.{header_kind}")
         for line in doc["lines"]:
-            validate_document(str(line_kind), without_placeholders(line), currency)
+            validate_document(str(line_kind), _connector_fields(line), currency)
+
+
+def _connector_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The known values the schemas check: a site's own ``_c`` fields were checked against its declaration
+    (``documents/user_fields.yaml``) when the mapping file was loaded, so they are not the schema's."""
+    return {name: value for name, value in without_placeholders(values).items() if not name.endswith(USER_FIELD)}
 
 
 def wire_number(value: object, label: str) -> float:
@@ -413,9 +420,9 @@ def _wire_value(schema_field: fields.Field, value: Any, label: str) -> object:
 def to_wire(kind: str, document: dict) -> dict:
     """The JSON body Epicor takes: decimal text → JSON numbers, keys → integers."""
     schema_fields = _definition(kind)[0]().fields
-    unknown = sorted(set(document) - set(schema_fields))
+    unknown = sorted(name for name in set(document) - set(schema_fields) if not name.endswith(USER_FIELD))
     if unknown:
         raise ValidationFailed(f"{document_label(kind, document)}: {', '.join(unknown)} is not a field Epicor "
                                f"accepts on this document", reason=f"validation.{kind}")
     return {name: _wire_value(schema_fields[name], value, f"{document_label(kind, document)} {name}")
-            for name, value in document.items()}
+            if name in schema_fields else value for name, value in document.items()}

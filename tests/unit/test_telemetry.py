@@ -170,3 +170,12 @@ def test_redis_away_is_a_gauge_not_a_failed_scrape(monkeypatch):
     found = {family.name: family for family in exposition.RedisState().collect()}
     assert found["stripe_epicor_redis_up"].samples[0].value == 0
     assert "stripe_epicor_dead_letters" not in found
+
+
+def test_posted_amount_of_documents_in_the_one_shape_is_the_cash_receipts():
+    import json
+
+    from tests.fixtures import FIXTURES_DIR
+
+    expected = json.loads((FIXTURES_DIR / "expected_documents" / "order_to_cash.json").read_text())
+    assert metrics.documents_posted({"documents": expected["payment_kwd_checkout"]}) == [("KWD", "12.500")]
