@@ -28,6 +28,8 @@ published from the console (``tasks.mapping.versions``, through ``published_sour
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -289,7 +291,7 @@ class Loader:
 
     def expression(self, text: Any, where: tuple[str, ...], scope: Shape) -> tuple[Any, list[tuple[str, Shape]]]:
         try:
-            compiled = jmespath.compile(str(text))
+            compiled = compile_path(str(text))
         except JMESPathError as exc:
             self.problem(where, f"not a JMESPath expression: {exc}")
             return None, []
@@ -462,19 +464,31 @@ def document_path(flow: str, name: str, mappings_dir: str | Path) -> Path:
     return site if site.is_file() else shapes.SHIPPED_DIR / "documents" / flow / f"{name}.yaml"
 
 
-def _stamp(path: Path) -> tuple[str, int, int]:
+def _stamp(path: Path | str) -> tuple[str, int, int]:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError:
         return str(path), 0, -1
     return str(path), stat.st_mtime_ns, stat.st_size
 
 
+@lru_cache(maxsize=256)
+def _candidates(flow: str, name: str, mappings_dir: str) -> tuple[str, str, str]:
+    """(site file, shipped file, site user fields) as plain strings: this runs for every document of
+    every event, and a stat of a string costs a fraction of building the Path objects each time."""
+    relative = os.path.join("documents", flow, f"{name}.yaml")
+    return (os.path.join(mappings_dir, relative), str(shapes.SHIPPED_DIR / relative),
+            os.path.join(mappings_dir, "documents", shapes.USER_FIELDS_FILE))
+
+
 def load_document(flow: str, name: str, mappings_dir: str | Path) -> DocumentSpec:
-    """One document's mapping, validated (cached until the file or the site's user fields change)."""
-    path = document_path(flow, name, mappings_dir)
-    user_file = Path(mappings_dir) / "documents" / shapes.USER_FIELDS_FILE
-    return _load_cached(flow, _stamp(path), str(mappings_dir), _stamp(user_file))
+    """One document's mapping, validated (cached until the file or the site's user fields change: two
+    stats per document and event, so an edited file is used by the next event, with no restart)."""
+    site, shipped, user_file = _candidates(flow, name, str(mappings_dir))
+    stamp = _stamp(site)
+    if stamp[2] < 0:
+        stamp = _stamp(shipped)
+    return _load_cached(flow, stamp, str(mappings_dir), _stamp(user_file))
 
 
 @lru_cache(maxsize=256)
@@ -572,6 +586,34 @@ def _strays(documents_dir: Path) -> list[Problem]:
 
 
 # --- evaluating ------------------------------------------------------------------------------------
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+class DottedPath:
+    """A JMESPath expression made only of field names joined by dots (``charge.currency``), which most
+    fields are: evaluated by walking the objects, as JMESPath does for such a path (a missing key or a
+    value that is not an object gives None), without its interpreter, which cost most of a transform."""
+
+    __slots__ = ("expression", "parsed", "names")
+
+    def __init__(self, compiled: Any) -> None:
+        self.expression, self.parsed = compiled.expression, compiled.parsed
+        self.names = tuple(compiled.expression.split("."))
+
+    def search(self, value: Any) -> Any:
+        for name in self.names:
+            try:
+                value = value.get(name)
+            except AttributeError:
+                return None
+        return value
+
+
+def compile_path(text: str) -> Any:
+    """A compiled JMESPath expression (raises JMESPathError), as a ``DottedPath`` when it is one."""
+    compiled = jmespath.compile(text)
+    return DottedPath(compiled) if _DOTTED.fullmatch(text) else compiled
+
 
 
 def _search(expression: Any, scope: Mapping[str, Any]) -> Any:
@@ -628,8 +670,10 @@ def _lines(section: Section, scope: Mapping[str, Any], tables: Mappings, path: s
     return [_fields(section.fields, {**scope, "line": item}, tables, path) for item in items]
 
 
-def build_document(spec: DocumentSpec, fetched: Mapping[str, Any], tables: Mappings) -> Document:
-    scope = namespace(fetched, tables, spec.builders)
+def build_document(spec: DocumentSpec, fetched: Mapping[str, Any], tables: Mappings,
+                   scope: Mapping[str, Any] | None = None) -> Document:
+    """One document; ``scope`` is the event's namespace when the caller built it already (once per event)."""
+    scope = scope if scope is not None else namespace(fetched, tables, spec.builders)
     currency = evaluate(spec.currency, scope, tables, spec.path) if spec.currency else None
     return document(spec.kind, _fields(spec.header.fields, scope, tables, spec.path),
                     _lines(spec.lines, scope, tables, spec.path) if spec.lines else (),
@@ -652,4 +696,7 @@ def build_documents(flow: str, fetched: Mapping[str, Any], mappings_dir: str | P
     """Every Epicor document of one event of ``flow``, in posting order, from the mapping files (or the
     published versions, or ``texts``: a preview's drafts)."""
     tables = tables or site_tables(mappings_dir)
-    return [build_document(spec, fetched, tables) for spec in load_flow(flow, mappings_dir, texts)]
+    specs = load_flow(flow, mappings_dir, texts)
+    # Each builder runs once per event, whatever the number of documents that read it.
+    scope = namespace(fetched, tables, tuple(dict.fromkeys(name for spec in specs for name in spec.builders)))
+    return [build_document(spec, fetched, tables, scope) for spec in specs]
