@@ -30,6 +30,7 @@ from typing import Any
 from tasks import store
 from tasks.connectors.stripe_objects import stripe_id
 from tasks.context import Context
+from tasks.documents import Document
 from tasks.epicor import posting as sale_docs
 from tasks.epicor.schemas import to_wire, validate_document
 from tasks.errors import PrerequisiteMissing, ValidationFailed
@@ -64,7 +65,8 @@ def sale_invoice(ctx: Context, reference: str) -> dict[str, Any] | None:
     if not row or row.get("CreditMemo"):
         return None
     sale = {name: row.get(name) for name in SALE_FIELDS}
-    return sale | {"OrderNum": int(row["OrderNum"]) if row.get("OrderNum") else None}
+    return sale | {"InvoiceNum": int(row["InvoiceNum"]), "CustNum": int(row["CustNum"]),
+                   "OrderNum": int(row["OrderNum"]) if row.get("OrderNum") else None}
 
 
 def require_sale(ctx: Context, charge: dict[str, Any], what: str) -> dict[str, Any]:
@@ -94,6 +96,15 @@ def against_sale(documents: dict[str, Any], sale: dict[str, Any]) -> dict[str, A
         header |= {"InvoiceRef": int(sale["InvoiceNum"]), "InvoiceType": sale["InvoiceType"]}
         header |= {"OrderNum": sale["OrderNum"]} if sale["OrderNum"] else {}
     return {**documents, "invoice": {**documents["invoice"], "header": header}}
+
+
+def check_currency(documents: list[Document], sale: dict[str, Any]) -> None:
+    """An adjustment is in its sale's currency: a credit in another one would not net against the invoice."""
+    for doc in documents:
+        if doc["currency"] and doc["currency"] != sale["CurrencyCode"]:
+            raise ValidationFailed(f"{doc['reference'].get('ExternalID')} is in {doc['currency']} but the sale's "
+                                   f"invoice {sale['InvoiceNum']} is in {sale['CurrencyCode']}",
+                                   reason="validation.currency")
 
 
 def validate_adjustment(documents: dict[str, Any]) -> None:
@@ -139,6 +150,33 @@ def post_adjustment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
                                                       parent_fresh=fresh)
     store.journal_set(reference, complete=1)
     return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
+
+
+def post_documents(ctx: Context, reference: str, documents: list[Document]) -> dict[str, Any]:
+    """Post one adjustment built in the one shape (``tasks.documents``): its AR document (credit memo or
+    debit invoice) with its lines, then its receipt and the line applying it, each once, filling only the
+    keys Epicor assigns; the journal of ``reference`` and the look-ups by external reference as ever."""
+    journal = store.journal(reference)
+    if journal.get("complete"):
+        return {"InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
+                "HeadNum": int(journal["HeadNum"])}
+    docs = {doc["kind"]: doc for doc in documents}
+    memo = docs.get("credit_memo") or docs["ar_invoice"]
+    with sale_docs.reference_refusals(ctx, documents):
+        invoice_num, fresh = _ensure_memo(ctx, reference, docs["invoice_group"], memo, journal)
+        group_id, head_num = sale_docs.ensure_cash_receipt(ctx, docs["cash_group"], docs["cash_receipt"], reference,
+                                                           {"InvoiceNum": invoice_num}, parent_fresh=fresh)
+    store.journal_set(reference, complete=1)
+    return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
+
+
+def _ensure_memo(ctx: Context, reference: str, group: Document, memo: Document,
+                 journal: dict[str, str]) -> tuple[int, bool]:
+    if journal.get("InvoiceNum") and journal.get("invoice_lines"):
+        return int(journal["InvoiceNum"]), False
+    invoice_num, fresh = sale_docs.ensure_ar_document(ctx, group, memo, {}, journal_key=reference)
+    store.journal_set(reference, invoice_lines=1)
+    return invoice_num, fresh
 
 
 def _ensure_document(ctx: Context, documents: dict[str, Any], journal: dict[str, str]) -> tuple[int, bool]:

@@ -10,8 +10,10 @@ journal per refund skips work already done.
 
 Waiting and refusing:
 
-* A refund needs its sale's invoice. When it arrives first, validation raises ``PrerequisiteMissing`` and
-  the event is retried with backoff until the sale is posted (then dead-lettered with
+* A refund needs its sale's invoice: the credit memo credits it, for its customer, type and order. Fetch
+  looks the sale up (by the charge id, else the Stripe invoice the charge paid) whenever there is a
+  succeeded refund to post; when the refund arrives first, fetch raises ``PrerequisiteMissing`` and the
+  event is retried with backoff until the sale is posted (then dead-lettered with
   ``prerequisite.missing.retries_exhausted``; ``dlq retry`` resumes it once the sale is in).
 * Only ``succeeded`` refunds are posted. A pending one is left for the ``refund.updated`` that reports
   it succeeded (the event is ``ignored`` with that reason); a failed or canceled one is not money paid
@@ -19,19 +21,27 @@ Waiting and refusing:
 * A refund that fails after its credit memo was posted is dead-lettered with a message naming the memo,
   for the accountant to reverse in Epicor: the service never deletes or reverses posted documents itself.
 * A refund that only releases an uncaptured authorisation posts nothing (no sale was ever posted).
+
+Documents: transform builds each succeeded refund's invoice group, credit memo (header and line), cash
+group and refund receipt (header and the line applying it to the memo) with the mapping engine from
+``mappings/documents/refunds/*.yaml``, in the one document shape (``tasks.documents``); validate checks
+them generically and post only fills in the keys Epicor assigns (GroupID, InvoiceNum, HeadNum).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tasks import store
 from tasks.context import Context
 from tasks.epicor import adjustments as adjustments
 from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
+from tasks.epicor.schemas import validate_documents
 from tasks.errors import PermanentError
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.mapping.refunds import build_refunds
+from tasks.mapping.engine import build_documents
+from tasks.mapping.refunds import sort_refunds
 
 WRITEBACK_KEY = "epicor_credit_memo_num"
 
@@ -50,8 +60,17 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
         charge, refunds = ctx.stripe.charge(charge_id), [refund]
     if charge.get("captured") is False:
         raise SkipEvent("refund releases an authorisation that was never captured: no sale was posted")
-    return {"charge": charge_summary(charge), "refunds": [_refund_summary(refund) for refund in refunds],
-            "single_refund": envelope["type"] != "charge.refunded"}
+    summaries, summary = [_refund_summary(refund) for refund in refunds], charge_summary(charge)
+    return {"charge": summary, "refunds": summaries, "single_refund": envelope["type"] != "charge.refunded",
+            "sale": _sale_if_needed(ctx, summary, summaries)}
+
+
+def _sale_if_needed(ctx: Context, charge: dict[str, Any], refunds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The sale's invoice when a refund is to be posted against it (else the event waits for the sale,
+    ``PrerequisiteMissing``); None when nothing is posted, so a pending or failed refund never waits."""
+    if not _by_outcome(refunds)["post"]:
+        return None
+    return adjustments.require_sale(ctx, charge, f"Refund of Stripe payment {charge['id']}")
 
 
 def _refund_summary(refund: dict[str, Any]) -> dict[str, Any]:
@@ -64,28 +83,41 @@ def _refund_summary(refund: dict[str, Any]) -> dict[str, Any]:
 
 # -- transform -----------------------------------------------------------------------------------
 def transform(ctx: Context, fetched: dict[str, Any]) -> dict[str, Any]:
-    outcome = build_refunds(fetched["refunds"], ctx.mappings)
-    not_paid = outcome["not_paid"] if fetched["single_refund"] else []
-    if not outcome["refunds"] and not not_paid:
+    """Each succeeded refund's documents, oldest first, from the field mapping files."""
+    by_outcome = _by_outcome(fetched["refunds"])
+    not_paid = [refund["id"] for refund in by_outcome["not_paid"]] if fetched["single_refund"] else []
+    if not by_outcome["post"] and not not_paid:
         raise SkipEvent("refund is pending: it is posted when Stripe reports it succeeded (refund.updated)"
-                        if outcome["waiting"] else "charge has no refund to post")
-    return {"charge": fetched["charge"], "refunds": outcome["refunds"], "not_paid": not_paid,
+                        if by_outcome["wait"] else "charge has no refund to post")
+    oldest_first = sorted(by_outcome["post"], key=lambda refund: (refund["created"], refund["id"]))
+    return {"charge": fetched["charge"], "sale": fetched["sale"], "not_paid": not_paid,
+            "refunds": [_documents(ctx, refund, fetched) for refund in oldest_first],
             "writeback": {refund["id"]: refund["metadata"] for refund in fetched["refunds"]}}
+
+
+def _by_outcome(refunds: list[dict[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Refunds by what happens to them: ``post`` (succeeded), ``wait`` (pending), ``not_paid`` (failed …)."""
+    return sort_refunds(list[Mapping[str, Any]](refunds))
+
+
+def _documents(ctx: Context, refund: Mapping[str, Any], fetched: dict[str, Any]) -> dict[str, Any]:
+    scope = {"refund": refund, "charge": fetched["charge"], "sale": fetched["sale"]}
+    return {"external_id": refund["id"],
+            "documents": build_documents("refunds", scope, ctx.settings.mappings_dir, ctx.mappings)}
 
 
 # -- validate ------------------------------------------------------------------------------------
 def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    """The sale must be posted (else wait), reason codes must exist, documents must fit Epicor."""
+    """Documents must fit Epicor and the sale's currency; reason codes must exist in Epicor."""
     if not stage_input["refunds"]:
-        return stage_input | {"sale": None}
-    charge = stage_input["charge"]
-    sale = adjustments.require_sale(ctx, charge, f"Refund of Stripe payment {charge['id']}")
-    refunds = [adjustments.against_sale(documents, sale) for documents in stage_input["refunds"]]
-    for documents in refunds:
-        adjustments.validate_adjustment(documents)
+        return stage_input
+    for refund in stage_input["refunds"]:
+        validate_documents(refund["documents"])
+        adjustments.check_currency(refund["documents"], stage_input["sale"])
     adjustments.check_reasons(ctx, ctx.mappings.reason_type,
-                              [documents["invoice"]["header"]["CMReason"] for documents in refunds])
-    return stage_input | {"sale": sale, "refunds": refunds}
+                              [doc["header"]["CMReason"] for refund in stage_input["refunds"]
+                               for doc in refund["documents"] if doc["kind"] == "credit_memo"])
+    return stage_input
 
 
 # -- post ----------------------------------------------------------------------------------------
@@ -94,8 +126,9 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
         _refuse_unpaid_after_posting(ctx, stage_input["not_paid"])
         if not stage_input["refunds"]:
             raise SkipEvent("refund failed or was canceled: no money was paid back, nothing to post")
-        credit_memos = [{"RefundID": documents["external_id"], **adjustments.post_adjustment(ctx, documents)}
-                        for documents in stage_input["refunds"]]
+        credit_memos = [{"RefundID": refund["external_id"],
+                         **adjustments.post_documents(ctx, refund["external_id"], refund["documents"])}
+                        for refund in stage_input["refunds"]]
     sale = stage_input["sale"]
     keys = {"CustNum": int(sale["CustNum"]), "InvoiceRef": int(sale["InvoiceNum"]), "CreditMemos": credit_memos}
     return {"keys": keys, "writeback": stage_input["writeback"]}

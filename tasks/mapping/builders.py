@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tasks.mapping.address import clean_text
+from tasks.mapping.currency import minor_to_decimal
 from tasks.mapping.order_to_cash import (
     amount_paid,
     customer_section,
@@ -22,6 +23,7 @@ from tasks.mapping.order_to_cash import (
     settled_lines,
     stripe_customer_id,
 )
+from tasks.mapping.refunds import reason_text
 from tasks.mapping.tables import Mappings
 from tasks.mapping.transforms import builder
 
@@ -69,3 +71,14 @@ def order_comment(payment: Mapping[str, Any], tables: Mappings) -> str:
     return tables.order_comment(payment_key=payment["payment_key"], charge_id=charge["id"],
                                 customer_name=str(customer["name"])[:50], email=str(customer["email"]),
                                 description=clean_text(charge.get("description")))
+
+
+@builder("refunded", "A refund's amount, its negative (money paid back) and its reason")
+def refunded(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """One succeeded refund as its credit memo needs it: ``amount`` (the memo line's price) and ``paid_back``
+    (the receipt's negative amount), exact in the currency's decimals; ``reason_code`` from ``Refund.reason``
+    through reasons.yaml (``default`` when none) and ``reason_text`` (``requested by customer``)."""
+    refund = fetched["refund"]
+    amount = minor_to_decimal(refund["amount"], refund["currency"])
+    return {"amount": amount, "paid_back": -amount, "reason_code": tables.refund_reason_code(refund.get("reason")),
+            "reason_text": reason_text(refund.get("reason"))}

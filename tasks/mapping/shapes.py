@@ -39,6 +39,8 @@ USER_FIELDS_FILE = "user_fields.yaml"
 # ``documents/<flow>/<name>.yaml`` and ``name`` is also the document kind (``tasks.documents``).
 FLOW_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "order_to_cash": ("customer", "sales_order", "invoice_group", "ar_invoice", "cash_group", "cash_receipt"),
+    # One succeeded refund (the flow builds each refund of an event on its own): its credit memo and receipt.
+    "refunds": ("invoice_group", "credit_memo", "cash_group", "cash_receipt"),
 }
 
 # Objects whose keys are the site's own (Stripe metadata): any key below them may be read.

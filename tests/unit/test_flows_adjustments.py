@@ -71,7 +71,8 @@ def mappings():
 
 
 def context(mappings, stripe: FakeStripe, epicor: FakeEpicor | None = None) -> SimpleNamespace:
-    return SimpleNamespace(stripe=stripe, epicor=epicor or FakeEpicor(), mappings=mappings, event={})
+    return SimpleNamespace(stripe=stripe, epicor=epicor or FakeEpicor(), mappings=mappings, event={},
+                           settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
 
 
 def charge(charge_id: str = "ch_sale", **fields: Any) -> dict[str, Any]:
@@ -90,6 +91,10 @@ def envelope(event_type: str, object_id: str) -> dict[str, Any]:
 
 def through_validate(ctx, flow, event: dict[str, Any]) -> dict[str, Any]:
     return flow.validate(ctx, flow.transform(ctx, flow.fetch(ctx, event)))
+
+
+def memo_header(refund_documents: dict[str, Any]) -> dict[str, Any]:
+    return next(doc["header"] for doc in refund_documents["documents"] if doc["kind"] == "credit_memo")
 
 
 # refunds -------------------------------------------------------------------------------------------
@@ -112,12 +117,25 @@ def test_charge_refunded_posts_every_succeeded_refund_of_the_charge(mappings):
     checked = through_validate(ctx, refunds, envelope("charge.refunded", "ch_sale"))
     assert [documents["external_id"] for documents in checked["refunds"]] == ["re_1", "re_2"]
     assert checked["not_paid"] == []  # a failed refund listed by charge.refunded is not this event's business
-    assert checked["refunds"][0]["invoice"]["header"]["InvoiceRef"] == 70001
+    assert memo_header(checked["refunds"][0])["InvoiceRef"] == 70001
+    assert [doc["kind"] for doc in checked["refunds"][1]["documents"]] == [
+        "invoice_group", "credit_memo", "cash_group", "cash_receipt"]
 
 
-def test_a_refund_before_its_sale_waits(mappings):
+def test_a_refund_before_its_sale_waits_at_fetch(mappings):
     ctx = context(mappings, FakeStripe(charge(), refund()))
     with pytest.raises(PrerequisiteMissing, match="ch_sale"):
+        refunds.fetch(ctx, envelope("refund.created", "re_1"))
+
+
+def test_a_pending_or_failed_refund_never_waits_for_the_sale(mappings):
+    ctx = context(mappings, FakeStripe(charge(), refund(status="pending"), refund("re_2", status="failed")))
+    assert refunds.fetch(ctx, envelope("charge.refunded", "ch_sale"))["sale"] is None
+
+
+def test_a_refund_in_another_currency_than_its_sale_is_refused_at_validate(mappings):
+    ctx = context(mappings, FakeStripe(charge(), refund(currency="eur")), FakeEpicor([SALE_ROW]))
+    with pytest.raises(ValidationFailed, match="re_1 is in EUR but the sale's invoice 70001 is in USD"):
         through_validate(ctx, refunds, envelope("refund.created", "re_1"))
 
 
@@ -125,7 +143,7 @@ def test_a_refund_of_a_subscription_payment_is_credited_against_its_stripe_invoi
     subscription_sale = {**SALE_ROW, "ExternalID": "in_1", "InvoiceType": "Mis", "OrderNum": 0}
     ctx = context(mappings, FakeStripe(charge(), refund(), paid_invoices={"pi_sale": "in_1"}),
                   FakeEpicor([subscription_sale]))
-    header = through_validate(ctx, refunds, envelope("refund.updated", "re_1"))["refunds"][0]["invoice"]["header"]
+    header = memo_header(through_validate(ctx, refunds, envelope("refund.updated", "re_1"))["refunds"][0])
     assert (header["InvoiceRef"], header["InvoiceType"]) == (70001, "Mis") and "OrderNum" not in header
 
 
