@@ -4,12 +4,14 @@ Refunds and disputes adjust a sale that order-to-cash (or the invoice flow) post
 rules, and its helpers (``tasks.epicor.posting``):
 
 - the sale is found by its invoice's ``ExternalID`` (the charge id, or the Stripe invoice id for a
-  subscription payment); until it exists the adjustment waits (``PrerequisiteMissing``, retried with
-  backoff), because a credit memo needs the invoice it credits (``InvoiceRef``);
-- each adjustment is one AR document and one receipt applied to it, both carrying the same external
-  reference (``re_…``, ``dp_…``, ``dp_…-R``) that is looked up before anything is created; a journal per
-  reference lets a repeated event skip the look-ups, and lines of a document found by look-up are
-  listed so only missing ones are created;
+  subscription payment) at fetch; until it exists the adjustment waits (``PrerequisiteMissing``, retried
+  with backoff), because a credit memo needs the invoice it credits (``InvoiceRef``) and its customer,
+  type and order, which transform writes into the documents;
+- each adjustment is one AR document and one receipt applied to it, built by transform in the one
+  document shape (``tasks.documents``), both carrying the same external reference (``re_…``, ``dp_…``,
+  ``dp_…-R``) that is looked up before anything is created; post only fills in the keys Epicor assigns;
+  a journal per reference lets a repeated event skip the look-ups, and lines of a document found by
+  look-up are listed so only missing ones are created;
 - order holds are changed only when the order is not already in the wanted state with the wanted
   comment lines, so a repeated event writes nothing.
 
@@ -85,19 +87,6 @@ def require_sale(ctx: Context, charge: dict[str, Any], what: str) -> dict[str, A
     return sale
 
 
-def against_sale(documents: dict[str, Any], sale: dict[str, Any]) -> dict[str, Any]:
-    """The adjustment's documents completed with the sale's customer (and, for a credit memo, the
-    invoice it credits, its type and order); refused when the currencies differ."""
-    if documents["currency"] != sale["CurrencyCode"]:
-        raise ValidationFailed(f"{documents['external_id']} is in {documents['currency']} but the sale's invoice "
-                               f"{sale['InvoiceNum']} is in {sale['CurrencyCode']}", reason="validation.currency")
-    header = {**documents["invoice"]["header"], "CustNum": int(sale["CustNum"])}
-    if documents["credit"]:
-        header |= {"InvoiceRef": int(sale["InvoiceNum"]), "InvoiceType": sale["InvoiceType"]}
-        header |= {"OrderNum": sale["OrderNum"]} if sale["OrderNum"] else {}
-    return {**documents, "invoice": {**documents["invoice"], "header": header}}
-
-
 def check_currency(documents: list[Document], sale: dict[str, Any]) -> None:
     """An adjustment is in its sale's currency: a credit in another one would not net against the invoice."""
     for doc in documents:
@@ -105,17 +94,6 @@ def check_currency(documents: list[Document], sale: dict[str, Any]) -> None:
             raise ValidationFailed(f"{doc['reference'].get('ExternalID')} is in {doc['currency']} but the sale's "
                                    f"invoice {sale['InvoiceNum']} is in {sale['CurrencyCode']}",
                                    reason="validation.currency")
-
-
-def validate_adjustment(documents: dict[str, Any]) -> None:
-    """Every document of one adjustment against the Epicor schemas."""
-    currency = documents["currency"]
-    validate_document("invoice_group", documents["invoice_group"], currency)
-    validate_document("invoice_header", documents["invoice"]["header"], currency)
-    for line in documents["invoice"]["lines"]:
-        validate_document("invoice_line", line, currency)
-    validate_document("cash_group", documents["cash_group"], currency)
-    validate_document("receipt_header", documents["receipt"]["header"], currency)
 
 
 def check_reasons(ctx: Context, reason_type: str, codes: list[str]) -> None:
@@ -136,22 +114,6 @@ def _reason_exists(ctx: Context, reason_type: str, code: str) -> bool:
 
 
 # -- one adjustment: an AR document and the receipt that settles it --------------------------------
-def post_adjustment(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
-    """Create the adjustment's AR document and receipt, each once; their Epicor keys."""
-    reference = documents["external_id"]
-    journal = store.journal(reference)
-    if journal.get("complete"):
-        return {"InvoiceNum": int(journal["InvoiceNum"]), "CashGroupID": journal["CashGroupID"],
-                "HeadNum": int(journal["HeadNum"])}
-    with sale_docs.reference_refusals(ctx, documents):
-        invoice_num, fresh = _ensure_document(ctx, documents, journal)
-        cust_num = int(documents["invoice"]["header"]["CustNum"])
-        group_id, head_num = sale_docs.ensure_receipt(ctx, documents, reference, cust_num, invoice_num,
-                                                      parent_fresh=fresh)
-    store.journal_set(reference, complete=1)
-    return {"InvoiceNum": invoice_num, "CashGroupID": group_id, "HeadNum": head_num}
-
-
 def post_documents(ctx: Context, reference: str, documents: list[Document]) -> dict[str, Any]:
     """Post one adjustment built in the one shape (``tasks.documents``): its AR document (credit memo or
     debit invoice) with its lines, then its receipt and the line applying it, each once, filling only the
@@ -175,23 +137,6 @@ def _ensure_memo(ctx: Context, reference: str, group: Document, memo: Document,
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
     invoice_num, fresh = sale_docs.ensure_ar_document(ctx, group, memo, {}, journal_key=reference)
-    store.journal_set(reference, invoice_lines=1)
-    return invoice_num, fresh
-
-
-def _ensure_document(ctx: Context, documents: dict[str, Any], journal: dict[str, str]) -> tuple[int, bool]:
-    reference = documents["external_id"]
-    if journal.get("InvoiceNum") and journal.get("invoice_lines"):
-        return int(journal["InvoiceNum"]), False
-    row, fresh = sale_docs.ensure_in_group(
-        ctx, sale_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"], sale_docs.INVOICES,
-        {"ExternalID": reference},
-        lambda group_id: to_wire("invoice_header", {**documents["invoice"]["header"], "GroupID": group_id}))
-    invoice_num = int(row["InvoiceNum"])
-    store.journal_set(reference, InvoiceNum=invoice_num)
-    lines = [to_wire("invoice_line", {**line, "InvoiceNum": invoice_num}) for line in documents["invoice"]["lines"]]
-    sale_docs.ensure_lines(ctx, sale_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
-                           parent_fresh=fresh)
     store.journal_set(reference, invoice_lines=1)
     return invoice_num, fresh
 

@@ -6,8 +6,15 @@ re-reads the dispute and brings Epicor to the dispute's current state, step by s
 the chargeback (credit memo and receipt, external reference ``dp_…``), the reversal (debit invoice and
 receipt, ``dp_…-R``), the lost outcome on the credit memo, and the order's hold. So a ``closed`` that
 arrives before ``created`` posts the chargeback and its reversal in order, and a repeated event finds
-every step done. Like refunds, a dispute waits (``PrerequisiteMissing``, retried with backoff) until its
-sale is in Epicor, and its postings share the payment's lock with its sale and refunds.
+every step done. Like refunds, a dispute waits at fetch (``PrerequisiteMissing``, retried with backoff)
+until its sale is in Epicor, and its postings share the payment's lock with its sale and refunds.
+
+Documents: transform builds the chargeback (``mappings/documents/disputes``: invoice group, credit memo
+with its line, cash group, receipt with its line) and the reversal (``mappings/documents/dispute_reversals``:
+the same with a debit invoice) with the mapping engine, in the one document shape (``tasks.documents``),
+completed with the sale's customer, invoice, type and order that fetch read; validate checks them
+generically and post only fills the keys Epicor assigns. The lost outcome on the memo and the order's hold
+are changes to rows already in Epicor, decided against their current values at post.
 
 Writing the Epicor numbers back onto the dispute's metadata is best effort: Stripe may refuse to change
 a closed dispute, and the books are complete either way.
@@ -23,9 +30,10 @@ from tasks.connectors.stripe_api import StripeRejected
 from tasks.context import Context
 from tasks.epicor import adjustments as adjustments
 from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
-from tasks.epicor.schemas import validate_document
+from tasks.epicor.schemas import validate_document, validate_documents
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.mapping.disputes import build_dispute
+from tasks.mapping.disputes import dispute_state, order_notes
+from tasks.mapping.engine import build_documents
 
 log = logging.getLogger(__name__)
 WRITEBACK_KEYS = {"Chargeback": "epicor_credit_memo_num", "Reversal": "epicor_reversal_invoice_num"}
@@ -38,8 +46,9 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
     charge_id = stripe_id(dispute.get("charge"))
     if not charge_id:
         raise SkipEvent("dispute has no charge: nothing in Epicor to adjust")
-    charge = ctx.stripe.charge(charge_id)
-    return {"charge": charge_summary(charge), "dispute": _dispute_summary(dispute)}
+    charge = charge_summary(ctx.stripe.charge(charge_id))
+    sale = adjustments.require_sale(ctx, charge, f"Dispute {dispute['id']} of Stripe payment {charge['id']}")
+    return {"charge": charge, "dispute": _dispute_summary(dispute), "sale": sale}
 
 
 def _dispute_summary(dispute: dict[str, Any]) -> dict[str, Any]:
@@ -55,34 +64,58 @@ def _dispute_summary(dispute: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- transform -----------------------------------------------------------------------------------
+# The mapping files of each step: the chargeback's and the reversal's (``tasks.mapping.shapes``).
+STEP_DOCUMENTS = {"chargeback": "disputes", "reversal": "dispute_reversals"}
+
+
 def transform(ctx: Context, fetched: dict[str, Any]) -> dict[str, Any]:
-    return {"charge": fetched["charge"], "dispute": build_dispute(fetched["dispute"], ctx.mappings),
-            "writeback": fetched["dispute"]["metadata"]}
+    """The documents and order change the dispute's current state calls for (``tasks.mapping.disputes``)."""
+    dispute, mappings = fetched["dispute"], ctx.mappings
+    state = dispute_state(dispute)
+    lost_code = mappings.dispute_reason_code("lost")
+    steps = {"chargeback": state["withdrawn"], "reversal": state["reinstated"]}
+    built = {step: _documents(ctx, step, fetched) if wanted else None for step, wanted in steps.items()}
+    return {"charge": fetched["charge"], "sale": fetched["sale"], "writeback": dispute["metadata"],
+            "dispute": {"dispute_id": dispute["id"], "charge_id": dispute["charge"], "status": dispute["status"],
+                        **state, **built, "order": order_notes(dispute, state["outcome"]),
+                        "credit_memo_outcome": _lost_outcome(dispute["id"], lost_code) if state["outcome"] == "lost"
+                        else None,
+                        "reason_codes": [mappings.dispute_reason_code("chargeback"), lost_code]}}
+
+
+def _lost_outcome(dispute_id: str, lost_code: str) -> dict[str, Any]:
+    """What a lost dispute changes on its still unposted chargeback memo: its reason and a note."""
+    return {"CMReason": lost_code, "InvoiceComment": f"Stripe dispute {dispute_id} lost"}
+
+
+def _documents(ctx: Context, step: str, fetched: dict[str, Any]) -> dict[str, Any]:
+    scope = {"dispute": fetched["dispute"], "charge": fetched["charge"], "sale": fetched["sale"]}
+    documents = build_documents(STEP_DOCUMENTS[step], scope, ctx.settings.mappings_dir, ctx.mappings)
+    memo = next(doc for doc in documents if doc["kind"] in ("credit_memo", "ar_invoice"))
+    return {"external_id": memo["reference"]["ExternalID"], "documents": documents}
 
 
 # -- validate ------------------------------------------------------------------------------------
 def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    """The sale must be posted (else wait); reason codes and documents must fit Epicor."""
-    charge, dispute = stage_input["charge"], stage_input["dispute"]
-    sale = adjustments.require_sale(ctx, charge, f"Dispute {dispute['dispute_id']} of Stripe payment {charge['id']}")
-    completed = {step: adjustments.against_sale(dispute[step], sale) if dispute[step] else None
-                 for step in ("chargeback", "reversal")}
-    for documents in filter(None, completed.values()):
-        adjustments.validate_adjustment(documents)
+    """Documents must fit Epicor and the sale's currency; reason codes must exist in Epicor."""
+    dispute, sale = stage_input["dispute"], stage_input["sale"]
+    for step in filter(None, (dispute["chargeback"], dispute["reversal"])):
+        validate_documents(step["documents"])
+        adjustments.check_currency(step["documents"], sale)
     if dispute["credit_memo_outcome"]:
         validate_document("credit_memo_outcome", dispute["credit_memo_outcome"], sale["CurrencyCode"])
     adjustments.check_reasons(ctx, ctx.mappings.reason_type, dispute["reason_codes"])
-    return stage_input | {"sale": sale, "dispute": dispute | completed}
+    return stage_input
 
 
 # -- post ----------------------------------------------------------------------------------------
 def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     charge, dispute, sale = stage_input["charge"], stage_input["dispute"], stage_input["sale"]
     with store.locked(lock_name(charge)):
-        chargeback = adjustments.post_adjustment(ctx, dispute["chargeback"]) if dispute["chargeback"] else None
+        chargeback = _post_step(ctx, dispute["chargeback"])
         if chargeback and dispute["credit_memo_outcome"]:
             adjustments.record_outcome(ctx, chargeback["InvoiceNum"], dispute["credit_memo_outcome"])
-        reversal = adjustments.post_adjustment(ctx, dispute["reversal"]) if dispute["reversal"] else None
+        reversal = _post_step(ctx, dispute["reversal"])
         order = _update_order(ctx, charge["payment_key"], dispute["order"])
     keys = {"CustNum": int(sale["CustNum"]), "InvoiceRef": int(sale["InvoiceNum"]), "DisputeStatus": dispute["status"],
             "Chargeback": chargeback, "Reversal": reversal, **order}
@@ -90,6 +123,10 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
                   for step in ("chargeback", "reversal") if dispute[step]}
     return {"keys": keys, "dispute_id": dispute["dispute_id"], "writeback": stage_input["writeback"],
             "references": references}
+
+
+def _post_step(ctx: Context, step: dict[str, Any] | None) -> dict[str, Any] | None:
+    return adjustments.post_documents(ctx, step["external_id"], step["documents"]) if step else None
 
 
 def _update_order(ctx: Context, payment_key: str, notes: dict[str, Any]) -> dict[str, Any]:

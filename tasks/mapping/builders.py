@@ -15,6 +15,7 @@ from typing import Any
 
 from tasks.mapping.address import clean_text
 from tasks.mapping.currency import minor_to_decimal
+from tasks.mapping.disputes import dispute_state
 from tasks.mapping.order_to_cash import (
     amount_paid,
     customer_section,
@@ -82,3 +83,26 @@ def refunded(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
     amount = minor_to_decimal(refund["amount"], refund["currency"])
     return {"amount": amount, "paid_back": -amount, "reason_code": tables.refund_reason_code(refund.get("reason")),
             "reason_text": reason_text(refund.get("reason"))}
+
+
+@builder("disputed", "A dispute's amount, when its funds moved, and its chargeback reason")
+def disputed(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """A dispute as its chargeback and reversal need it: ``amount`` (the dispute's own, exact in the
+    currency's decimals) and ``withdrawn`` (its negative); ``withdrawn_at`` and ``reinstated_at``, the first
+    balance movement each way (the dispute's creation when Stripe lists none), as Unix times; ``reason_code``
+    of the chargeback credit memo (``disputes.lost`` of reasons.yaml once lost, else ``disputes.chargeback``)
+    and ``reason_text`` (``product not received``)."""
+    dispute = fetched["dispute"]
+    amount = minor_to_decimal(dispute["amount"], dispute["currency"])
+    listed = [txn for txn in dispute.get("balance_transactions") or [] if isinstance(txn, Mapping)]
+    lost = dispute_state(dispute)["outcome"] == "lost"
+    return {"amount": amount, "withdrawn": -amount,
+            "withdrawn_at": _first(listed, -1, dispute["created"]),
+            "reinstated_at": _first(listed, 1, dispute["created"]),
+            "reason_code": tables.dispute_reason_code("lost" if lost else "chargeback"),
+            "reason_text": reason_text(dispute.get("reason"))}
+
+
+def _first(transactions: list[Mapping[str, Any]], sign: int, otherwise: int) -> int:
+    moved = [int(txn["created"]) for txn in transactions if txn["amount"] * sign > 0]
+    return min(moved) if moved else otherwise

@@ -41,6 +41,11 @@ FLOW_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "order_to_cash": ("customer", "sales_order", "invoice_group", "ar_invoice", "cash_group", "cash_receipt"),
     # One succeeded refund (the flow builds each refund of an event on its own): its credit memo and receipt.
     "refunds": ("invoice_group", "credit_memo", "cash_group", "cash_receipt"),
+    # A dispute whose funds were withdrawn: the chargeback credit memo and its (negative) receipt.
+    "disputes": ("invoice_group", "credit_memo", "cash_group", "cash_receipt"),
+    # A chargeback whose funds came back: the debit invoice and receipt that reverse it. Its own directory,
+    # because a file is one document of its kind and these groups and receipt are not the chargeback's.
+    "dispute_reversals": ("invoice_group", "ar_invoice", "cash_group", "cash_receipt"),
 }
 
 # Objects whose keys are the site's own (Stripe metadata): any key below them may be read.

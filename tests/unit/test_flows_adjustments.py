@@ -161,10 +161,11 @@ def test_a_dispute_before_its_sale_waits(mappings):
                "balance_transactions": [{"id": "txn_1", "amount": -3700, "created": NOON}]}
     ctx = context(mappings, FakeStripe(charge(), dispute))
     with pytest.raises(PrerequisiteMissing):
-        through_validate(ctx, disputes, envelope("charge.dispute.created", "dp_1"))
+        disputes.fetch(ctx, envelope("charge.dispute.created", "dp_1"))
     ctx = context(mappings, FakeStripe(charge(), dispute), FakeEpicor([SALE_ROW]))
     checked = through_validate(ctx, disputes, envelope("charge.dispute.created", "dp_1"))
-    assert checked["dispute"]["chargeback"]["invoice"]["header"]["InvoiceRef"] == 70001
+    assert memo_header(checked["dispute"]["chargeback"])["InvoiceRef"] == 70001
+    assert checked["dispute"]["reversal"] is None and checked["dispute"]["order"]["hold"] is True
 
 
 # failed payments -----------------------------------------------------------------------------------
