@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.stack import ROOT, Ports, Stack, start_private_redis, stop_processes
+from sandbox.stack import ROOT, Stack
+from tests.integration.conftest import own_stack
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -36,21 +37,10 @@ def console_stack(base: Path, users: list[tuple[str, str, str]], api_auth: tuple
 
     users_file = base / "console-users-of-this-test"
     users_file.write_text("".join(user_line(name, password, role, rounds=4) + "\n" for name, password, role in users))
-    redis_url, redis_server = start_private_redis(base / "redis")
-    running = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
-                    worker_concurrency=4, api_auth=api_auth,
-                    extra_env={"CONSOLE_USERS_FILE": str(users_file), "SECRET_KEY": "browser-test-secret-key",
-                               "HISTORY_DRAIN_INTERVAL": "0.5"})
-    try:
-        running.start(("sandbox", "web", "worker"))
+    extra_env = {"CONSOLE_USERS_FILE": str(users_file), "SECRET_KEY": "browser-test-secret-key",
+                 "HISTORY_DRAIN_INTERVAL": "0.5"}
+    with own_stack(base, extra_env, api_auth=api_auth) as running:
         yield running
-    except Exception:
-        for log in sorted((base / "logs").glob("*.log")):
-            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        raise
-    finally:
-        running.stop()
-        stop_processes([redis_server])
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import redis
 import requests
 
 from sandbox.signing import sign_payload
-from sandbox.stack import DEMO_SECRET, Ports, Stack
+from sandbox.stack import DEMO_SECRET, Ports, Stack, start_private_redis, stop_processes
 
 INTEGRATION_REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/13")
 TERMINAL = ("done", "dead", "ignored")
@@ -121,3 +123,23 @@ def _dump_logs(log_dir: Path) -> None:
 @pytest.fixture(scope="session")
 def harness(stack: Stack) -> Harness:
     return Harness(stack)
+
+
+@contextmanager
+def own_stack(base: Path, extra_env: dict[str, str] | None = None,
+              names: tuple[str, ...] = ("sandbox", "web", "worker"), **options: Any) -> Iterator[Stack]:
+    """A stack of a test module's own, on a private redis-server: for a site of its own (mappings,
+    users) beside the session's stack, whose worker must not take its events. Started with ``names``;
+    the caller may start the rest later. Its logs are printed if it cannot start."""
+    redis_url, redis_process = start_private_redis(base / "redis")
+    running = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
+                    worker_concurrency=4, extra_env=extra_env or {}, **options)
+    try:
+        running.start(names)
+        yield running
+    except Exception:
+        _dump_logs(base / "logs")
+        raise
+    finally:
+        running.stop()
+        stop_processes([redis_process])

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.stack import ROOT, Ports, Stack, start_private_redis, stop_processes
-from tests.integration.conftest import Harness
+from sandbox.stack import ROOT, Stack
+from tests.integration.conftest import Harness, own_stack
 from tests.integration.test_order_to_cash import assert_one_set, documents_for, post_all_events
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     base = tmp_path_factory.mktemp("reference_data")
     mappings = base / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
-    redis_url, redis_process = start_private_redis(base / "redis")
-    stack = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
-                  worker_concurrency=4, extra_env={"MAPPINGS_DIR": str(mappings)})
-    try:
-        stack.start(["sandbox"])
+    with own_stack(base, {"MAPPINGS_DIR": str(mappings)}, names=("sandbox",)) as stack:
         harness = Harness(stack)
         sale = harness.create_payment(amount=3000, currency="usd",
                                       customer={"name": "Gizmo Buyer", "email": "gizmo@shop.example"},
@@ -54,9 +50,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         (mappings / "parts.yaml").write_text(parts)
         stack.start(["web", "worker"])
         yield SimpleNamespace(stack=stack, harness=harness, sale=sale, product_id=product_id)
-    finally:
-        stack.stop()
-        stop_processes([redis_process])
 
 
 def dlq(stack: Stack, *args: str) -> subprocess.CompletedProcess:

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sandbox.stack import ROOT, Ports, Stack, start_private_redis, stop_processes
-from tests.integration.conftest import Harness
+from sandbox.stack import ROOT
+from tests.integration.conftest import Harness, own_stack
 from tests.integration.test_order_to_cash import assert_one_set, documents_for, post_all_events
 
 pytestmark = pytest.mark.integration
@@ -33,15 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     base = tmp_path_factory.mktemp("user_fields")
     mappings = base / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
-    redis_url, redis_process = start_private_redis(base / "redis")
-    stack = Stack(ports=Ports.free(), redis_url=redis_url, data_dir=base / "sandbox", log_dir=base / "logs",
-                  worker_concurrency=4, extra_env={"MAPPINGS_DIR": str(mappings)})
-    try:
-        stack.start(["sandbox", "web", "worker"])
+    with own_stack(base, {"MAPPINGS_DIR": str(mappings)}) as stack:
         yield SimpleNamespace(harness=Harness(stack), mappings=mappings)
-    finally:
-        stack.stop()
-        stop_processes([redis_process])
 
 
 def pay(harness: Harness, amount: int) -> dict:
