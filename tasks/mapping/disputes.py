@@ -18,27 +18,19 @@ event type, so events that arrive late, twice or out of order all lead to the sa
   happens to the order, is the business's decision in Epicor.
 
 Amounts are the dispute's own ``amount`` in the charge's currency; Stripe's dispute fee is a balance
-movement that payout reconciliation reports, not a document here. Pure functions only.
+movement that payout reconciliation reports, not a document here. The documents are built by the mapping
+engine from ``mappings/documents/disputes`` and ``dispute_reversals`` (``tasks.flows.disputes``); what
+stays here is the state those files and the flow share (``dispute_state``, ``order_notes``). Pure functions only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 
-from tasks.mapping.currency import minor_to_decimal
-from tasks.mapping.dates import epicor_date
-from tasks.mapping.refunds import adjustment_documents, reason_text
-from tasks.mapping.tables import Mappings
+from tasks.mapping.refunds import reason_text
 
-REVERSAL_SUFFIX = "-R"
 MONEY_MOVED = ("needs_response", "under_review", "won", "lost")
 CLOSED_WITHOUT_LOSS = ("warning_closed", "prevented")
-
-
-def reversal_id(dispute_id: str) -> str:
-    """The external reference of the documents that reverse a chargeback."""
-    return dispute_id + REVERSAL_SUFFIX
 
 
 def _movements(dispute: Mapping) -> tuple[list[Mapping], list[Mapping]] | None:
@@ -63,38 +55,6 @@ def dispute_state(dispute: Mapping) -> dict:
     return {"withdrawn": withdrawn, "reinstated": reinstated and withdrawn, "outcome": outcome}
 
 
-def _movement_date(dispute: Mapping, sign: int, mappings: Mappings) -> str:
-    movements = _movements(dispute) or ([], [])
-    moved = movements[0] if sign < 0 else movements[1]
-    created = min(txn["created"] for txn in moved) if moved else dispute["created"]
-    return epicor_date(created, mappings.timezone)
-
-
-def _amount(dispute: Mapping) -> Decimal:
-    return minor_to_decimal(dispute["amount"], dispute["currency"])
-
-
-def chargeback_documents(dispute: Mapping, lost: bool, mappings: Mappings) -> dict:
-    """The chargeback credit memo and the negative receipt of the withdrawn funds."""
-    reason = reason_text(dispute.get("reason"))
-    return adjustment_documents(
-        external_id=dispute["id"], charge_id=dispute["charge"], amount=_amount(dispute),
-        currency=dispute["currency"], date=_movement_date(dispute, -1, mappings), credit=True,
-        description="Stripe chargeback", reason_code=mappings.dispute_reason_code("lost" if lost else "chargeback"),
-        line_text=f"Chargeback {dispute['id']} on Stripe payment {dispute['charge']} ({reason})",
-        reference=f"Chargeback {dispute['id']}", mappings=mappings)
-
-
-def reversal_documents(dispute: Mapping, mappings: Mappings) -> dict:
-    """The debit invoice and positive receipt that reverse a chargeback whose funds came back."""
-    return adjustment_documents(
-        external_id=reversal_id(dispute["id"]), charge_id=dispute["charge"], amount=_amount(dispute),
-        currency=dispute["currency"], date=_movement_date(dispute, 1, mappings), credit=False,
-        description="Stripe chargeback reversed",
-        line_text=f"Chargeback {dispute['id']} on Stripe payment {dispute['charge']} reversed: dispute won",
-        reference=f"Chargeback reversal {dispute['id']}", mappings=mappings)
-
-
 def order_notes(dispute: Mapping, outcome: str) -> dict:
     """What the order needs: ``hold`` or not, and the comment lines that record why."""
     dispute_id, reason = dispute["id"], reason_text(dispute.get("reason"))
@@ -105,19 +65,3 @@ def order_notes(dispute: Mapping, outcome: str) -> dict:
     elif outcome in ("won", "closed"):
         notes["release_note"] = f"Stripe dispute {dispute_id} {outcome}: hold released"
     return notes
-
-
-def build_dispute(dispute: Mapping, mappings: Mappings) -> dict:
-    """Every document and order change the dispute's current state calls for, JSON-ready."""
-    state = dispute_state(dispute)
-    lost = state["outcome"] == "lost"
-    lost_code = mappings.dispute_reason_code("lost")
-    return {
-        "dispute_id": dispute["id"], "charge_id": dispute["charge"], "status": dispute["status"], **state,
-        "chargeback": chargeback_documents(dispute, lost, mappings) if state["withdrawn"] else None,
-        "reversal": reversal_documents(dispute, mappings) if state["reinstated"] else None,
-        "credit_memo_outcome": {"CMReason": lost_code,
-                                "InvoiceComment": f"Stripe dispute {dispute['id']} lost"} if lost else None,
-        "order": order_notes(dispute, state["outcome"]),
-        "reason_codes": [mappings.dispute_reason_code("chargeback"), lost_code],
-    }
