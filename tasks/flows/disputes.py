@@ -32,8 +32,8 @@ from tasks.epicor import adjustments as adjustments
 from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
 from tasks.epicor.schemas import validate_document, validate_documents
 from tasks.flows import Flow, RetryPolicy, SkipEvent
+from tasks.mapping.building import documents_for
 from tasks.mapping.disputes import dispute_state, order_notes
-from tasks.mapping.engine import build_documents
 
 log = logging.getLogger(__name__)
 WRITEBACK_KEYS = {"Chargeback": "epicor_credit_memo_num", "Reversal": "epicor_reversal_invoice_num"}
@@ -90,7 +90,7 @@ def _lost_outcome(dispute_id: str, lost_code: str) -> dict[str, Any]:
 
 def _documents(ctx: Context, step: str, fetched: dict[str, Any]) -> dict[str, Any]:
     scope = {"dispute": fetched["dispute"], "charge": fetched["charge"], "sale": fetched["sale"]}
-    documents = build_documents(STEP_DOCUMENTS[step], scope, ctx.settings.mappings_dir, ctx.mappings)
+    documents = documents_for(ctx, STEP_DOCUMENTS[step], scope)
     memo = next(doc for doc in documents if doc["kind"] in ("credit_memo", "ar_invoice"))
     return {"external_id": memo["reference"]["ExternalID"], "documents": documents}
 

@@ -19,7 +19,7 @@ from tasks.context import Context
 from tasks.epicor import posting as epicor_docs
 from tasks.epicor.schemas import validate_documents
 from tasks.flows import AlreadyPosted, Flow, RetryPolicy, SkipEvent
-from tasks.mapping.engine import build_documents
+from tasks.mapping.building import documents_for
 
 FLOW_NAME = "order_to_cash"
 WRITEBACK_KEYS = ("epicor_cust_num", "epicor_order_num", "epicor_invoice_num")
@@ -174,7 +174,7 @@ def transform(ctx: Context, payment: dict[str, Any]) -> dict[str, Any]:
     """The payment's documents from the field mapping files (``mappings/documents/order_to_cash``). The
     engine re-reads a file only when its size or modification time changed, so an edited file takes
     effect on the next payment, without a restart, at the cost of a stat per file per event."""
-    documents = build_documents(FLOW_NAME, payment, ctx.settings.mappings_dir, ctx.mappings)
+    documents = documents_for(ctx, FLOW_NAME, payment)
     session_id = (payment.get("checkout_session") or {}).get("id")
     payment_key, charge_id = payment["payment_key"], payment["charge"]["id"]
     return {"documents": documents, "payment_key": payment_key, "charge_id": charge_id,

@@ -40,7 +40,7 @@ from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
 from tasks.epicor.schemas import validate_documents
 from tasks.errors import PermanentError
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.mapping.engine import build_documents
+from tasks.mapping.building import documents_for
 from tasks.mapping.refunds import sort_refunds
 
 WRITEBACK_KEY = "epicor_credit_memo_num"
@@ -103,7 +103,7 @@ def _by_outcome(refunds: list[dict[str, Any]]) -> dict[str, list[Mapping[str, An
 def _documents(ctx: Context, refund: Mapping[str, Any], fetched: dict[str, Any]) -> dict[str, Any]:
     scope = {"refund": refund, "charge": fetched["charge"], "sale": fetched["sale"]}
     return {"external_id": refund["id"],
-            "documents": build_documents("refunds", scope, ctx.settings.mappings_dir, ctx.mappings)}
+            "documents": documents_for(ctx, "refunds", scope)}
 
 
 # -- validate ------------------------------------------------------------------------------------

@@ -13,6 +13,13 @@ Where the Stripe objects come from, most faithful first:
    whose documents are all posted finishes that fetch early, so it cannot be previewed this way);
 3. a ``sample`` given by the caller (the fetch output's shape), or the flow's first shipped sample.
 
+An event is built by its flow's own transform (``tasks.mapping.building``), with the published mapping
+texts and the drafts in their place: refunds and disputes call the engine once per refund or dispute step
+with inputs the transform shapes from the fetch output, so the engine alone on that output would build
+something else. A sample is one mapping directory's own input (its declared source shape) and is built by
+the engine directly. A flow without mapping files, or an event its flow would skip, is refused with the
+reason (never a server error).
+
 Every problem is returned, not the first: a draft's validation errors as ``file:line: field: message``,
 then what building or checking the documents refused.
 """
@@ -20,15 +27,25 @@ then what building or checking the documents refused.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 from tasks import store
 from tasks.documents import Document
 from tasks.errors import MappingError, PermanentError
 from tasks.mapping import engine, shapes, versions
+from tasks.mapping.tables import Mappings
+
+if TYPE_CHECKING:
+    from tasks.context import Context
+
+# The flow whose transform builds each mapping directory's documents: a dispute's reversal has its own
+# directory (one file per document kind) but is built by the disputes flow, with its chargeback.
+TRANSFORM_OF = {"order_to_cash": "order_to_cash", "refunds": "refunds", "disputes": "disputes",
+                "dispute_reversals": "disputes"}
 
 
 class PreviewRefused(MappingError):
@@ -52,12 +69,13 @@ class Preview:
 def preview(flow: str | None, *, event_id: str | None = None, sample: Any = None,
             drafts: Mapping[str, str] | None = None, mappings_dir: str | Path) -> Preview:
     """The documents ``flow`` would post for an event (or a sample) with the published mappings, or with
-    ``drafts`` (document -> YAML) in their place."""
+    ``drafts`` (document -> YAML of ``flow``'s directory) in their place."""
     flow, fetched, source = _fetched(flow, event_id, sample)
     drafts = dict(drafts or {})
     for document in drafts:
         versions.check_document(flow, document)
-    texts, numbers = _texts(flow, drafts, mappings_dir)
+    directories = _directories(flow) if source != "sample" else (flow,)
+    texts, numbers = _texts(flow, directories, drafts, mappings_dir)
     result = Preview(flow, source, numbers, event_id=event_id)
     result.errors = [str(p) for document, text in drafts.items()
                      for p in versions.problems_of(flow, document, text, mappings_dir)]
@@ -66,24 +84,47 @@ def preview(flow: str | None, *, event_id: str | None = None, sample: Any = None
     return result
 
 
-def _texts(flow: str, drafts: Mapping[str, str], mappings_dir: str | Path) -> tuple[dict[str, str],
-                                                                                      dict[str, int | str]]:
-    """The text of each document the preview builds with, and its version (``draft`` for a draft)."""
-    texts: dict[str, str] = {}
+def _directories(flow: str) -> tuple[str, ...]:
+    """Every mapping directory the transform that builds ``flow`` reads, ``flow``'s own first."""
+    return (flow, *(name for name, of in TRANSFORM_OF.items() if of == TRANSFORM_OF[flow] and name != flow))
+
+
+def _texts(flow: str, directories: tuple[str, ...], drafts: Mapping[str, str],
+           mappings_dir: str | Path) -> tuple[dict[str, dict[str, str]], dict[str, int | str]]:
+    """The text of each document the preview builds with, by directory, and its version (``draft`` for a
+    draft; another directory's documents as ``directory/document``)."""
+    texts: dict[str, dict[str, str]] = {}
     numbers: dict[str, int | str] = {}
-    for document in shapes.FLOW_DOCUMENTS[flow]:
-        found = versions.current(flow, document, mappings_dir)
-        texts[document] = drafts.get(document, found.text)
-        numbers[document] = "draft" if document in drafts else found.version
+    for directory in directories:
+        texts[directory] = {}
+        for document in shapes.FLOW_DOCUMENTS[directory]:
+            found = versions.current(directory, document, mappings_dir)
+            drafted = directory == flow and document in drafts
+            texts[directory][document] = drafts[document] if drafted else found.text
+            numbers[document if directory == flow else f"{directory}/{document}"] = \
+                "draft" if drafted else found.version
     return texts, numbers
 
 
-def _build(result: Preview, fetched: Mapping[str, Any], texts: Mapping[str, str], mappings_dir: str | Path) -> None:
+@dataclass
+class _Building:
+    """What a flow's transform reads while previewing: the site's tables and the texts to build with. No
+    Stripe or Epicor connector, so a preview cannot write anywhere, whatever a transform does."""
+
+    settings: Any
+    mappings: Mappings
+    mapping_texts: dict[str, dict[str, str]]
+
+
+def _build(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[str, str]],
+           mappings_dir: str | Path) -> None:
     try:
-        documents = engine.build_documents(result.flow, fetched, mappings_dir, texts=texts)
+        documents = _documents(result, fetched, texts, mappings_dir)
     except engine.MappingFileError as exc:
         result.errors = [str(problem) for problem in exc.problems]
         return
+    except PreviewRefused:
+        raise
     except MappingError as exc:
         result.errors = [exc.message]
         return
@@ -92,6 +133,35 @@ def _build(result: Preview, fetched: Mapping[str, Any], texts: Mapping[str, str]
         return
     result.documents = [dict(document) for document in documents]
     result.errors = _schema_errors(result.documents)
+
+
+def _documents(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[str, str]],
+               mappings_dir: str | Path) -> list[Document]:
+    """A sample through the engine; an event through its flow's own transform, every document it would post."""
+    if result.source == "sample":
+        return engine.build_documents(result.flow, fetched, mappings_dir, texts=texts[result.flow])
+    from tasks.flows import SkipEvent, flow_named
+
+    building = _Building(SimpleNamespace(mappings_dir=Path(mappings_dir)), engine.site_tables(mappings_dir), texts)
+    try:
+        transformed = flow_named(TRANSFORM_OF[result.flow]).transform(cast("Context", building), dict(fetched))
+    except SkipEvent as skip:
+        raise PreviewRefused(f"event {result.event_id} posts nothing: {skip}", reason="preview.skipped") from None
+    return list(_posted(transformed))
+
+
+def _posted(stage_output: Any) -> Iterator[Document]:
+    """The documents in a transform's output, in the order post creates them (the one document shape:
+    lists named ``documents``, at any depth: one per order, refund or dispute step)."""
+    if isinstance(stage_output, Mapping):
+        for name, value in stage_output.items():
+            if name == "documents" and isinstance(value, list):
+                yield from value
+            else:
+                yield from _posted(value)
+    elif isinstance(stage_output, list):
+        for item in stage_output:
+            yield from _posted(item)
 
 
 def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
@@ -123,15 +193,15 @@ def _of_event(flow: str | None, event_id: str) -> tuple[str, Mapping[str, Any], 
     if event is None:
         raise PreviewRefused(f"event {event_id} was never received", reason="preview.unknown_event")
     event_flow = str(event.get("flow") or "")
-    if flow and flow != event_flow:
-        raise PreviewRefused(f"event {event_id} is of flow {event_flow or 'none'}, not {flow}", reason="preview.flow")
-    if event_flow not in shapes.FLOW_DOCUMENTS:
+    if event_flow not in TRANSFORM_OF.values():
         raise PreviewRefused(f"event {event_id}'s flow ({event_flow or 'none'}) has no field mappings",
                              reason="preview.flow")
+    if flow and TRANSFORM_OF.get(flow) != event_flow:  # the flow itself, or a directory its transform reads
+        raise PreviewRefused(f"event {event_id} is of flow {event_flow}, not {flow}", reason="preview.flow")
     stored = store.client().get(store.key("stage", event_id, "transform"))
     if stored:
-        return event_flow, json.loads(stored), "stage_input"
-    return event_flow, fresh_fetch(event_flow, {**event, "id": event_id}), "stripe"
+        return flow or event_flow, json.loads(stored), "stage_input"
+    return flow or event_flow, fresh_fetch(event_flow, {**event, "id": event_id}), "stripe"
 
 
 def fresh_fetch(flow: str, event: dict[str, Any]) -> dict[str, Any]:

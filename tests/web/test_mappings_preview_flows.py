@@ -1,0 +1,67 @@
+"""POST /api/mappings/preview of a refund or dispute event: the flow's own documents (each refund's, the
+chargeback and its reversal), and a reasoned 4xx, never a 5xx, for any flow name or event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures import FIXTURES_DIR, MAPPINGS_DIR
+from tests.web.test_console_auth import as_user
+
+REFUNDS = json.loads((FIXTURES_DIR / "expected_documents" / "refunds.json").read_text())["cases"]
+DISPUTES = json.loads((FIXTURES_DIR / "expected_documents" / "disputes.json").read_text())["cases"]
+CHARGES = {sample["charge"]["id"]: sample["charge"] for sample in
+           json.loads((MAPPINGS_DIR.parent / "tasks/mapping/data/samples/refunds.json").read_text())["samples"]}
+
+
+@pytest.fixture()
+def operator(app):
+    return as_user(app, "operator")
+
+
+def stored_event(redis_db, event_id: str, flow: str, fetched: dict) -> str:
+    redis_db.hset(f"sec:event:{event_id}", mapping={"flow": flow, "type": "charge.refunded", "state": "done"})
+    redis_db.set(f"sec:stage:{event_id}:transform", json.dumps(fetched))
+    return event_id
+
+
+def test_a_refund_event_previews_as_its_recorded_documents(operator, redis_db):
+    case = REFUNDS["jpy_requested"]
+    fetched = {"charge": CHARGES[case["refund"]["charge"]], "refunds": [case["refund"]], "single_refund": True,
+               "sale": case["sale"]}
+    answer = operator.post("/api/mappings/preview", json={"event_id": stored_event(redis_db, "evt_re", "refunds",
+                                                                                  fetched)})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    shown = answer.get_json()
+    assert shown["ok"] is True and shown["documents"] == case["documents"]
+
+
+def test_a_lost_dispute_event_previews_its_chargeback(operator, redis_db):
+    case = DISPUTES["lost"]
+    fetched = {"charge": CHARGES[case["dispute"]["charge"]], "dispute": case["dispute"], "sale": case["sale"]}
+    answer = operator.post("/api/mappings/preview", json={"event_id": stored_event(redis_db, "evt_dp", "disputes",
+                                                                                  fetched)})
+    assert answer.status_code == 200 and answer.get_json()["documents"] == case["chargeback"]
+
+
+@pytest.mark.parametrize(("flow", "fetched", "status"), [
+    ("payment_failed", {"charge": {}}, 400),           # a flow without mapping files
+    ("stripe_invoice", {"invoice": {}}, 400),
+    ("", {}, 400),
+    ("refunds", {"refunds": [], "charge": {}, "single_refund": False, "sale": None}, 409),  # posts nothing
+    ("refunds", {"refunds": "x"}, 200),                 # odd stored objects: shown as errors
+    ("disputes", [1, 2], 200),
+])
+def test_any_flow_or_event_is_answered_without_a_5xx(operator, redis_db, flow, fetched, status):
+    answer = operator.post("/api/mappings/preview", json={"event_id": stored_event(redis_db, "evt_x", flow, fetched)})
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body.get("error") or body.get("ok") is False
+
+
+@pytest.mark.parametrize("flow", ["dispute_reversals", "payment_failed", "disputes/../x", "stripe_invoice"])
+def test_a_flow_name_with_a_sample_is_never_a_5xx(operator, flow):
+    answer = operator.post("/api/mappings/preview", json={"flow": flow, "sample": True})
+    assert answer.status_code in (200, 400, 422), answer.get_data(as_text=True)
