@@ -19,7 +19,9 @@ Policy, in the order an accountant would check it:
 * **Dates.** The charge's creation time as a calendar day in the company's zone; the daily invoice and
   cash groups are named after that day, so a replay next week still lands in the same groups.
 
-The function is pure: Stripe objects and mapping tables in, JSON-ready Epicor documents out.
+The documents themselves are built by the mapping engine from ``mappings/documents/order_to_cash``; what
+stays here is the algorithm those files call through their builders (``tasks.mapping.builders``: the
+settled lines, the payer) and the subscription invoices share (``tasks.mapping.invoices``). All pure.
 """
 
 from __future__ import annotations
@@ -30,15 +32,13 @@ from decimal import Decimal
 
 from tasks.errors import MappingError
 from tasks.mapping.address import clean_text, has_address, split_address
-from tasks.mapping.currency import epicor_currency_code, fits_currency, format_amount, minor_to_decimal
-from tasks.mapping.dates import epicor_date, group_id
+from tasks.mapping.currency import fits_currency, minor_to_decimal
 from tasks.mapping.ids import cust_id_candidates, epicor_refs
 from tasks.mapping.tables import Mappings
 
 LINE_DESC_LENGTH = 1000
 NAME_LENGTH = 50
 PHONE_LENGTH = 20
-INVOICE_DESCRIPTION_LENGTH = 30
 DIFFERENCE_LINE_TEXT = "Other charges (tax, shipping)"
 
 
@@ -133,13 +133,6 @@ def payment_description(payment: Mapping) -> str:
     return clean_text(charge.get("description") or intent.get("description")) or f"Stripe payment {charge['id']}"
 
 
-def invoice_description(payment: Mapping) -> str:
-    """Short invoice text: the payment's own description, else "Stripe payment" (ExternalID has the id)."""
-    charge, intent = payment["charge"], payment.get("payment_intent") or {}
-    text = clean_text(charge.get("description") or intent.get("description")) or "Stripe payment"
-    return text[:INVOICE_DESCRIPTION_LENGTH]
-
-
 def requested_lines(payment: Mapping, mappings: Mappings, amount: Decimal, currency: str) -> list[SaleLine]:
     """Order lines as Stripe describes them, before they are settled against the amount paid."""
     refs = payment_refs(payment)
@@ -171,21 +164,6 @@ def settled_lines(lines: list[SaleLine], amount: Decimal, mappings: Mappings, cu
         return lines + [SaleLine(mappings.default_part, DIFFERENCE_LINE_TEXT, Decimal(1), amount - total)]
     listing = "; ".join(item_text(line) for line in lines)
     return [SaleLine(mappings.default_part, listing, Decimal(1), amount)]
-
-
-def order_lines(lines: list[SaleLine], mappings: Mappings, currency: str) -> list[dict]:
-    return [{"OrderLine": number, "PartNum": line.part, "LineDesc": line.description[:LINE_DESC_LENGTH],
-             "SellingQuantity": format_quantity(line.quantity),
-             "DocUnitPrice": format_amount(line.unit_price, currency), "SalesUM": mappings.sales_um}
-            for number, line in enumerate(lines, start=1)]
-
-
-def invoice_lines(order_line_documents: list[dict]) -> list[dict]:
-    """Advance-billing invoice lines mirroring the order lines one for one."""
-    return [{"InvoiceLine": line["OrderLine"], "OrderLine": line["OrderLine"], "PartNum": line["PartNum"],
-             "LineDesc": line["LineDesc"], "SellingShipQty": line["SellingQuantity"],
-             "DocUnitPrice": line["DocUnitPrice"], "SalesUM": line["SalesUM"]}
-            for line in order_line_documents]
 
 
 # --- customer --------------------------------------------------------------------------------------
@@ -269,52 +247,3 @@ def customer_section(payment: Mapping, mappings: Mappings, currency_code: str) -
 
 def distinct_parts(lines: list[SaleLine]) -> list[str]:
     return list(dict.fromkeys(line.part for line in lines))
-
-
-def order_documents(payment: Mapping, lines: list[SaleLine], customer: Mapping, header_values: Mapping,
-                    mappings: Mappings) -> dict:
-    """Sales order header (keyed by the payment) and its numbered lines."""
-    charge = payment["charge"]
-    comment = mappings.order_comment(payment_key=payment["payment_key"], charge_id=charge["id"],
-                                     customer_name=customer["create"]["Name"], email=customer["create"]["EMailAddress"],
-                                     description=clean_text(charge.get("description")))
-    header = {"IntExternalKey": payment["payment_key"], "OrderDate": header_values["date"],
-              "CurrencyCode": header_values["currency_code"], "PONum": charge["id"], "OrderComment": comment}
-    return {"header": header, "lines": order_lines(lines, mappings, charge["currency"])}
-
-
-def invoice_documents(payment: Mapping, order: Mapping, document_date: str, mappings: Mappings) -> dict:
-    """The day's invoice group and the advance-billing invoice mirroring the order."""
-    header = {"InvoiceType": "Adv", "InvoiceDate": document_date, "ExternalID": payment["charge"]["id"],
-              "Description": invoice_description(payment)}
-    return {"invoice_group": {"GroupID": group_id(mappings.invoice_group_prefix, document_date),
-                              "InvoiceDate": document_date},
-            "invoice": {"header": header, "lines": invoice_lines(order["lines"])}}
-
-
-def receipt_documents(payment: Mapping, amount_text: str, header_values: Mapping, mappings: Mappings) -> dict:
-    """The day's cash group and the receipt of the amount paid, with its one application line."""
-    charge_id, document_date = payment["charge"]["id"], header_values["date"]
-    header = {"TranType": "PayInv", "TranDate": document_date, "DocTranAmt": amount_text,
-              "CurrencyCode": header_values["currency_code"], "ExternalID": charge_id, "CheckRef": charge_id,
-              "BankAcctID": mappings.bank_account, "Reference": payment["payment_key"]}
-    return {"cash_group": {"GroupID": group_id(mappings.cash_group_prefix, document_date), "TranDate": document_date,
-                           "BankAcctID": mappings.bank_account},
-            "receipt": {"header": header, "lines": [{"TranType": "PayInv", "DocTranAmt": amount_text}]}}
-
-
-def build_order_to_cash(payment: Mapping, mappings: Mappings) -> dict:
-    """Every Epicor document of one Stripe payment, JSON-ready (decimals as currency-exact text)."""
-    charge = payment["charge"]
-    currency, amount = charge["currency"], amount_paid(charge)
-    header_values = {"currency_code": epicor_currency_code(currency, mappings),
-                     "date": epicor_date(charge["created"], mappings.timezone)}
-    lines = settled_lines(requested_lines(payment, mappings, amount, currency), amount, mappings, currency)
-    customer = customer_section(payment, mappings, header_values["currency_code"])
-    order = order_documents(payment, lines, customer, header_values, mappings)
-    amount_text = format_amount(amount, currency)
-    return {"currency": header_values["currency_code"], "payment_key": payment["payment_key"],
-            "charge_id": charge["id"], "amount": amount_text, "customer": customer, "order": order,
-            **invoice_documents(payment, order, header_values["date"], mappings),
-            **receipt_documents(payment, amount_text, header_values, mappings),
-            "parts": distinct_parts(lines)}
