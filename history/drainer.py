@@ -9,9 +9,10 @@ in one transaction (``history.writer``), and deletes them from the stream only a
   nothing (the writer is idempotent);
 - a record that is not valid JSON is deleted (logged) rather than blocking the stream forever.
 
-Each worker process runs a drainer thread (``history.jobs``); the lock makes them take turns, so the
-history keeps up as long as one worker runs, and never slows the pipeline (it is a thread of its own,
-a batch a second at most). ``python -m history drain`` drains once from the command line.
+Each worker starts a drainer process beside it (``history.follower``); the lock makes them take turns,
+so the history keeps up as long as one worker runs, and never slows the pipeline (it is a process of
+its own, a batch a second at most). ``python -m history drain`` drains once from the command line,
+``python -m history follow`` until stopped.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class DrainerThread(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            self.stopped.wait(self._wait())
+            self.stopped.wait(self.wait_time())
             self.step()
 
     def step(self) -> None:
@@ -102,7 +103,7 @@ class DrainerThread(threading.Thread):
             log.info("history written again after %d failed tries", self.failures)
         self.failures = 0
 
-    def _wait(self) -> float:
+    def wait_time(self) -> float:
         return min(60.0, self.interval * (2 ** min(self.failures, 6))) if self.failures else self.interval
 
     def stop(self, final_drain: bool = True) -> None:

@@ -1,8 +1,9 @@
 """The history's part in the Celery processes (imported through ``celeryconfig.imports``).
 
 - Worker: migrates the database, records mapping files changed on disk since the last start
-  (``history.mapping_files``) and starts the drainer thread once the worker is ready; at shutdown
-  the thread drains once more. ``HISTORY_DRAIN_INTERVAL`` (seconds, default 1) sets its pace.
+  (``history.mapping_files``) and starts the drainer once the worker is ready, as a process of its
+  own by default (``history.follower``, ``HISTORY_DRAINER``); at shutdown it drains once more.
+  ``HISTORY_DRAIN_INTERVAL`` (seconds, default 1) sets its pace.
 - Beat: migrates at start, and runs ``history.prune`` daily (``HISTORY_RETENTION_DAYS``).
 
 It uses Celery's ``shared_task`` and signals, so it imports nothing of the pipeline (``tasks``).
@@ -17,10 +18,11 @@ from typing import Any
 from celery import shared_task
 from celery.signals import beat_init, worker_ready, worker_shutdown
 
-from history import db, drainer, mapping_files, retention
+from history import db, drainer, follower, mapping_files, retention
 
 log = logging.getLogger(__name__)
 _threads: list[drainer.DrainerThread] = []
+_children: list[Any] = []
 
 
 def drain_interval() -> float:
@@ -34,9 +36,13 @@ def drain_interval() -> float:
 def start_drainer(**_: Any) -> None:
     db.migrate_quietly()
     _note_mapping_files()
-    if not _threads:
+    how = follower.mode()
+    if how == "process" and not _children:
+        _children.append(follower.start_process(drain_interval()))
+    elif how == "thread" and not _threads:
         _threads.append(drainer.start(drain_interval()))
-        log.info("history drainer started (%s)", db.engine().url.render_as_string(hide_password=True))
+    if how != "off":
+        log.info("history drainer started as a %s (%s)", how, db.engine().url.render_as_string(hide_password=True))
 
 
 def _note_mapping_files() -> None:
@@ -50,6 +56,8 @@ def _note_mapping_files() -> None:
 def stop_drainer(**_: Any) -> None:
     while _threads:
         _threads.pop().stop(final_drain=True)
+    while _children:
+        follower.stop_process(_children.pop())
 
 
 @beat_init.connect
