@@ -128,13 +128,20 @@ def _customer_by(ctx: Context, customer: dict[str, Any], **lookup: str) -> int:
 
 
 def _create_once(ctx: Context, customer: dict[str, Any], lookup: dict[str, str]) -> dict[str, Any]:
-    """Create the customer under its creation lock, unless a worker that held it first has made it."""
+    """Create the customer under its creation lock, unless a worker that held it first has made it.
+
+    The worker that creates notes the new CustNum before it lets the lock go, so one that waited finds
+    it in the cache, with no second look-up in Epicor; should the note be lost, its create is refused
+    with a 409 (the CustID is derived from the same Stripe id or e-mail) and it looks the customer up.
+    """
     (field, value), = lookup.items()
     with store.locked(customer_creation_lock_name(customer["match"])):
         cached = store.cache_get("customer", field, value)
         if cached:
             return {"CustNum": int(cached)}
-        return ctx.epicor.find_one(*CUSTOMERS, **lookup) or _create_customer(ctx, customer, lookup)
+        row = _create_customer(ctx, customer, lookup)
+        store.cache_set(row["CustNum"], "customer", field, value)
+        return row
 
 
 def _create_customer(ctx: Context, customer: dict[str, Any], lookup: dict[str, str]) -> dict[str, Any]:

@@ -417,9 +417,16 @@ def _wire_value(schema_field: fields.Field, value: Any, label: str) -> object:
     return value
 
 
+@lru_cache(maxsize=64)
+def _wire_fields(kind: str) -> dict[str, fields.Field]:
+    """A kind's fields, from one schema instance kept for the process (building one per call cost more
+    than the conversion itself)."""
+    return _definition(kind)[0]().fields
+
+
 def to_wire(kind: str, document: dict) -> dict:
     """The JSON body Epicor takes: decimal text → JSON numbers, keys → integers."""
-    schema_fields = _definition(kind)[0]().fields
+    schema_fields = _wire_fields(kind)
     unknown = sorted(name for name in set(document) - set(schema_fields) if not name.endswith(USER_FIELD))
     if unknown:
         raise ValidationFailed(f"{document_label(kind, document)}: {', '.join(unknown)} is not a field Epicor "
