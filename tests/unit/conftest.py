@@ -45,3 +45,14 @@ def served(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@pytest.fixture()
+def published(fake_redis, monkeypatch):
+    """A worker that builds with the published mapping versions, on the test's own Redis."""
+    from tasks.mapping import engine, versions
+
+    versions.forget()
+    monkeypatch.setattr(engine, "published_source", versions.published_for)
+    yield fake_redis
+    versions.forget()

@@ -9,26 +9,15 @@ from types import SimpleNamespace
 import pytest
 
 from tasks.flows import disputes, refunds
-from tasks.mapping import engine, versions
 from tasks.mapping.preview import PreviewRefused, preview
 from tasks.mapping.tables import load_mappings
-from tests.fixtures import FIXTURES_DIR, MAPPINGS_DIR
+from tests.fixtures import MAPPINGS_DIR, expected_cases, sample_charges
 
-REFUNDS = json.loads((FIXTURES_DIR / "expected_documents" / "refunds.json").read_text())["cases"]
-DISPUTES = json.loads((FIXTURES_DIR / "expected_documents" / "disputes.json").read_text())["cases"]
-CHARGES = {sample["charge"]["id"]: sample["charge"] for sample in
-           json.loads((MAPPINGS_DIR.parent / "tasks/mapping/data/samples/refunds.json").read_text())["samples"]}
+REFUNDS = expected_cases("refunds")
+DISPUTES = expected_cases("disputes")
+CHARGES = sample_charges()
 CREDIT_MEMO = (MAPPINGS_DIR / "documents" / "refunds" / "credit_memo.yaml").read_text(encoding="utf-8")
 REVERSAL = (MAPPINGS_DIR / "documents" / "dispute_reversals" / "ar_invoice.yaml").read_text(encoding="utf-8")
-
-
-@pytest.fixture()
-def published(fake_redis, monkeypatch):
-    """A worker that builds with the published versions, on the test's own Redis."""
-    versions.forget()
-    monkeypatch.setattr(engine, "published_source", versions.published_for)
-    yield fake_redis
-    versions.forget()
 
 
 def flow_context():

@@ -19,15 +19,6 @@ MISTYPED = SHIPPED_ORDER.replace("PONum: {from: charge.id}", "PONumber: {from: c
     "OrderComment: {from: order_comment}", "OrderComment: {from: charge.descriptio}")
 
 
-@pytest.fixture()
-def published(fake_redis, monkeypatch):
-    """A worker that builds with the published versions, on the test's own Redis."""
-    versions.forget()
-    monkeypatch.setattr(engine, "published_source", versions.published_for)
-    yield fake_redis
-    versions.forget()
-
-
 def publish(text, base_version, comment="PO number from the charge description", who="admin-test"):
     return versions.publish(FLOW, "sales_order", text, who=who, comment=comment, mappings_dir=MAPPINGS_DIR,
                             base_version=base_version)

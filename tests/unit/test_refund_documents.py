@@ -17,11 +17,10 @@ from tasks.epicor.schemas import validate_documents
 from tasks.flows import refunds
 from tasks.mapping.engine import build_documents
 from tasks.mapping.tables import load_mappings
-from tests.fixtures import FIXTURES_DIR, MAPPINGS_DIR
+from tests.fixtures import MAPPINGS_DIR, expected_cases, sample_charges
 
-CASES = json.loads((FIXTURES_DIR / "expected_documents" / "refunds.json").read_text())["cases"]
-CHARGES = {sample["charge"]["id"]: sample["charge"] for sample in
-           json.loads((MAPPINGS_DIR.parent / "tasks/mapping/data/samples/refunds.json").read_text())["samples"]}
+CASES = expected_cases("refunds")
+CHARGES = sample_charges()
 
 
 @pytest.fixture(scope="module")
