@@ -8,14 +8,12 @@ must give exactly the recorded chargeback and reversal, the lost outcome and the
 """
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 from tasks.epicor.schemas import validate_documents
 from tasks.flows import disputes
-from tasks.mapping.tables import load_mappings
-from tests.fixtures import MAPPINGS_DIR, expected_cases, sample_charges
+from tests.fixtures import expected_cases, flow_context, sample_charges
 
 CASES = expected_cases("disputes")
 CHARGES = sample_charges()
@@ -23,7 +21,7 @@ CHARGES = sample_charges()
 
 @pytest.fixture(scope="module")
 def ctx():
-    return SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR), settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
+    return flow_context()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

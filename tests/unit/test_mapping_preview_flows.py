@@ -4,24 +4,18 @@ step, on inputs shaped by the transform), with a draft in place of the published
 would post nothing, or of a flow without mapping files, is refused with the reason."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 from tasks.flows import disputes, refunds
 from tasks.mapping.preview import PreviewRefused, preview
-from tasks.mapping.tables import load_mappings
-from tests.fixtures import MAPPINGS_DIR, expected_cases, sample_charges
+from tests.fixtures import MAPPINGS_DIR, expected_cases, flow_context, sample_charges
 
 REFUNDS = expected_cases("refunds")
 DISPUTES = expected_cases("disputes")
 CHARGES = sample_charges()
 CREDIT_MEMO = (MAPPINGS_DIR / "documents" / "refunds" / "credit_memo.yaml").read_text(encoding="utf-8")
 REVERSAL = (MAPPINGS_DIR / "documents" / "dispute_reversals" / "ar_invoice.yaml").read_text(encoding="utf-8")
-
-
-def flow_context():
-    return SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR), settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
 
 
 def stored_event(client, flow: str, fetched: dict, event_id: str, event_type: str) -> str:

@@ -17,8 +17,7 @@ from typing import Any
 
 from app.webhooks import stripe_event_summary
 from tasks.flows import order_to_cash
-from tasks.mapping.tables import load_mappings
-from tests.fixtures import MAPPINGS_DIR
+from tests.fixtures import flow_context
 
 PAN = "4242424242424242"
 AMEX = "378282246310005"
@@ -121,7 +120,7 @@ def test_fetched_payment_keeps_no_card_number_no_cvc_and_no_card_details():
 
 def test_documents_for_epicor_hold_no_card_data():
     payment = stage_input("charge.succeeded", "ch_1Pci")
-    ctx = SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR), settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
+    ctx = flow_context()
     documents = order_to_cash.transform(ctx, payment)
     stored = json.dumps(documents)
     assert card_numbers(stored) == [] and "cvc" not in stored.lower()

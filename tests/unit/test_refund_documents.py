@@ -9,15 +9,13 @@ changes what reaches Epicor fails here.
 """
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 from tasks.epicor.schemas import validate_documents
 from tasks.flows import refunds
 from tasks.mapping.engine import build_documents
-from tasks.mapping.tables import load_mappings
-from tests.fixtures import MAPPINGS_DIR, expected_cases, sample_charges
+from tests.fixtures import MAPPINGS_DIR, expected_cases, flow_context, sample_charges
 
 CASES = expected_cases("refunds")
 CHARGES = sample_charges()
@@ -25,7 +23,7 @@ CHARGES = sample_charges()
 
 @pytest.fixture(scope="module")
 def ctx():
-    return SimpleNamespace(mappings=load_mappings(MAPPINGS_DIR), settings=SimpleNamespace(mappings_dir=MAPPINGS_DIR))
+    return flow_context()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
