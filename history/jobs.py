@@ -6,7 +6,8 @@
   ``HISTORY_DRAIN_INTERVAL`` (seconds, default 1) sets its pace.
 - Beat: migrates at start, and runs ``history.prune`` daily (``HISTORY_RETENTION_DAYS``).
 
-It uses Celery's ``shared_task`` and signals, so it imports nothing of the pipeline (``tasks``).
+It uses Celery's ``shared_task`` and signals, so it imports no flow or stage; only the mapping-file
+note reads ``tasks.settings`` and ``tasks.store`` (for the mappings directory and Redis), lazily.
 """
 
 from __future__ import annotations
