@@ -9,6 +9,7 @@ console's users (``app.auth``: one guard for every request; webhooks and health 
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 
 from flask import Flask
 
@@ -32,6 +33,7 @@ def create_app() -> Flask:
     app.register_blueprint(payouts.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(mappings_api.bp)
+    app.register_blueprint(import_module("app.designer_api").bp)  # the mapping designer's own endpoints
     console.register(app)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")

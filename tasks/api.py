@@ -460,3 +460,65 @@ def restore_mapping(flow: str, document: str, version: int, *, who: str, comment
         made = versions.restore(flow, document, version, who=who, comment=comment, base_version=base_version,
                                 mappings_dir=get_settings().mappings_dir)
     return {"flow": flow, "document": document, **made.summary(), "diff": made.diff}
+
+
+# -- the mapping designer page (app/designer_api): tasks.mapping.designer -----------------------------
+def designer_model(flow: str, document: str) -> dict[str, Any]:
+    """One document mapping as the designer edits it, with the transform registry and builders."""
+    from tasks.mapping import designer
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        from tasks.mapping.versions import check_document
+
+        check_document(flow, document)
+        model = designer.document_model(flow, document, get_settings().mappings_dir)
+    return model | {"transforms": designer.transform_catalogue(), "builder_list": designer.builder_catalogue(),
+                    "event_flow": designer.flow_of_directory(flow)}
+
+
+def designer_sources(flow: str, builders: list[str], event_id: str | None) -> dict[str, Any]:
+    """The source fields of ``flow`` with an event's values (its stored fetch) or the shipped sample's."""
+    from tasks.mapping import designer
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        fetched = designer.stored_fetch(event_id) if event_id else None
+        if event_id and designer.event_flow(event_id) is None:
+            raise MappingRefused("unknown", f"event {event_id} was never received")
+        fields = designer.source_fields(flow, builders, fetched, get_settings().mappings_dir)
+    return {"flow": flow, "event_id": event_id, "from_event": fetched is not None, "fields": fields}
+
+
+def designer_edit(text: str, section: str, field: str, spec: dict[str, Any] | None) -> str:
+    """The mapping text with one field's source and transforms changed, the rest of it kept."""
+    from tasks.mapping import designer
+
+    with _mapping_refusals():
+        return designer.set_field(text, section, field, spec)
+
+
+def designer_diff(flow: str, document: str, text: str) -> dict[str, Any]:
+    from tasks.mapping import designer
+    from tasks.settings import get_settings
+
+    with _mapping_refusals():
+        return designer.draft_diff(flow, document, text, get_settings().mappings_dir)
+
+
+def event_posted(event_id: str) -> dict[str, Any]:
+    """What an event's post stage was given (the documents Epicor received, keys as placeholders)."""
+    from tasks.mapping import designer
+
+    with _mapping_refusals():
+        return designer.posted(event_id)
+
+
+def designer_event_flow(directory: str) -> str:
+    """The pipeline flow whose events a mapping directory is built for (dispute_reversals: disputes)."""
+    from tasks.mapping.preview import TRANSFORM_OF
+    from tasks.mapping.shapes import FLOW_DOCUMENTS
+
+    if directory not in FLOW_DOCUMENTS:
+        raise MappingRefused("unknown", f"no field mappings for flow {directory} (known: {', '.join(FLOW_DOCUMENTS)})")
+    return TRANSFORM_OF.get(directory, directory)
