@@ -13,20 +13,14 @@ from typing import Any
 
 from tasks.connectors.epicor import EpicorClient
 from tasks.connectors.stripe_api import StripeConnector
-from tasks.mapping.tables import Mappings, load_mappings
+from tasks.mapping.tables import Mappings, current_mappings
 from tasks.settings import Settings, get_settings
 
 _local = threading.local()
-_mappings_lock = threading.Lock()
-_mappings: dict[str, Mappings] = {}
 
 
 def mappings_for(settings: Settings) -> Mappings:
-    path = str(settings.mappings_dir)
-    with _mappings_lock:
-        if path not in _mappings:
-            _mappings[path] = load_mappings(path)
-        return _mappings[path]
+    return current_mappings(settings.mappings_dir)  # the files, or the tables published from the console
 
 
 @dataclass

@@ -57,9 +57,10 @@ def refuse_bad_configuration(**_: Any) -> None:
 @worker_init.connect
 def build_with_published_mappings(**_: Any) -> None:
     """Field mappings published from the console (Redis) override the files, from each event on."""
-    from tasks.mapping import versions
+    from tasks.mapping import table_versions, versions
 
     versions.install()
+    table_versions.install()  # and the lookup tables published from the console
 
 
 @beat_init.connect

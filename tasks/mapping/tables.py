@@ -10,7 +10,8 @@ is evaluated: tables are plain lookups, templates are ``string.Template`` with a
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -224,23 +225,52 @@ def _unwrapped(messages: dict | list, schema: type[Schema]) -> dict | list:
 def read_table(path: Path, schema: type[Schema]) -> dict:
     """One YAML file parsed and validated; every problem names the file and the key."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(f"{path}: mapping file is missing", reason="mapping.config") from None
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML ({exc})", reason="mapping.config") from None
-    if raw is not None and not isinstance(raw, dict):
-        raise MappingError(f"{path}: must be a mapping of keys to values", reason="mapping.config")
+    return parse_table(text, schema, str(path))
+
+
+def table_problems(text: str, schema: type[Schema]) -> list[str]:
+    """Every reason ``text`` would be refused as a table of ``schema``, as ``key: message`` lines (none: valid)."""
+    raw, problems = _parsed(text)
+    if problems:
+        return problems
+    try:
+        schema().load(raw or {})
+    except ValidationError as exc:
+        return _flatten(_unwrapped(exc.messages, schema))
+    return []
+
+
+def parse_table(text: str, schema: type[Schema], name: str) -> dict:
+    """A table's YAML text validated as the worker loads it; ``name`` (file or version) starts each error."""
+    raw, problems = _parsed(text)
+    if problems:
+        raise MappingError(f"{name}: {problems[0]}", reason="mapping.config")
     try:
         return schema().load(raw or {})
     except ValidationError as exc:
         problems = _flatten(_unwrapped(exc.messages, schema))
-        raise MappingError(f"{path}: " + "; ".join(problems), reason="mapping.config") from None
+        raise MappingError(f"{name}: " + "; ".join(problems), reason="mapping.config") from None
 
 
-def load_mappings(directory: str | Path) -> Mappings:
-    """Read and validate every mapping file in ``directory``."""
-    tables = {name: read_table(Path(directory) / name, schema) for name, schema in FILES.items()}
+def _parsed(text: str) -> tuple[object, list[str]]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, [f"not valid YAML ({exc})"]
+    if raw is not None and not isinstance(raw, dict):
+        return None, ["must be a mapping of keys to values"]
+    return raw, []
+
+
+def load_mappings(directory: str | Path, published: Mapping[str, str] | None = None) -> Mappings:
+    """Read and validate every mapping file in ``directory``; a table in ``published`` (file name -> YAML
+    text: a version published from the console) is read from there instead of its file."""
+    published = published or {}
+    tables = {name: parse_table(published[name], schema, f"{name} (published)") if name in published
+              else read_table(Path(directory) / name, schema) for name, schema in FILES.items()}
     parts, reasons, currencies = tables["parts.yaml"], tables["reasons.yaml"], tables["currencies.yaml"]
     return Mappings(
         products=_frozen(parts["products"]), prices=_frozen(parts["prices"]),
@@ -253,3 +283,36 @@ def load_mappings(directory: str | Path) -> Mappings:
         default_terms_days=tables["terms.yaml"]["default"],
         **tables["defaults.yaml"],
     )
+
+
+# -- what a worker builds with: the files, overlaid by the tables published from the console ---------------
+# ``tasks.mapping.table_versions.install`` sets this at worker start: it answers (serial, {file: text}) and
+# reads Redis at most once a second, so an event costs no round trip for its tables in steady state.
+published_source: Callable[[], tuple[str, Mapping[str, str]]] | None = None
+_current: dict[str, tuple[str, Mappings]] = {}  # directory -> (serial, tables built with it)
+_current_lock = threading.Lock()
+
+
+def current_mappings(directory: str | Path) -> Mappings:
+    """The tables a worker builds with now; built again only when a table was published (the serial moved).
+    A published table that no longer loads (a file it leans on changed) keeps the tables built before."""
+    serial, texts = published_source() if published_source else ("", {})
+    path = str(directory)
+    with _current_lock:
+        held = _current.get(path)
+        if held is not None and held[0] == serial:
+            return held[1]
+        try:
+            built = load_mappings(path, texts)
+        except MappingError:
+            if held is None:
+                raise
+            return held[1]
+        _current[path] = (serial, built)
+        return built
+
+
+def forget_current() -> None:
+    """Drop the tables this process built (tests; a Redis that was flushed)."""
+    with _current_lock:
+        _current.clear()
