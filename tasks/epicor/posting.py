@@ -377,25 +377,6 @@ def ensure_cash_receipt(ctx: Context, group: Document, receipt: Document, journa
     return group_id, head_num
 
 
-def ensure_receipt(ctx: Context, documents: dict[str, Any], journal_key: str, cust_num: int,
-                   invoice_num: int, *, parent_fresh: bool) -> tuple[str, int]:
-    """The cash receipt applying the whole payment to ``invoice_num``, and its line; (GroupID, HeadNum).
-    For flows whose transform does not build documents in the one shape yet (the invoice flow)."""
-    receipt = documents["receipt"]["header"]
-    row, fresh = ensure_in_group(
-        ctx, CASH_GROUPS, "cash_group", documents["cash_group"], RECEIPTS, {"ExternalID": receipt["ExternalID"]},
-        lambda group_id: to_wire("receipt_header", {**receipt, "GroupID": group_id, "CustNum": cust_num}),
-        known_absent=parent_fresh)
-    group_id, head_num = str(row["GroupID"]), int(row["HeadNum"])
-    store.journal_set(journal_key, CashGroupID=group_id, HeadNum=head_num)
-    line = to_wire("receipt_line", {"GroupID": group_id, "HeadNum": head_num, "InvoiceNum": invoice_num,
-                                    "InvoiceRef": 0, "TranType": receipt["TranType"], "CustNum": cust_num,
-                                    "DocTranAmt": receipt["DocTranAmt"]})
-    ensure_lines(ctx, RECEIPT_LINES, "InvoiceNum", {"GroupID": group_id, "HeadNum": head_num}, [line],
-                 parent_fresh=fresh)
-    return group_id, head_num
-
-
 def ensure_lines(ctx: Context, entity: tuple[str, str], line_key: str, parent: dict[str, Any],
                  lines: list[dict[str, Any]], *, parent_fresh: bool) -> None:
     """Create the lines that are not there yet (all of them when the parent is brand new)."""

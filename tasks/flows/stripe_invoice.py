@@ -9,6 +9,12 @@ charge) applied to it. Each document is looked up before it is created and a jou
 remembers what is posted, exactly as for order-to-cash, whose helpers this flow uses. The invoice's
 charge and PaymentIntent are left alone by order-to-cash (see ``order_to_cash._ensure_postable``).
 
+Documents: transform builds them in the one shape (``tasks.documents``) with the mapping engine, from
+``mappings/documents/stripe_invoice`` (customer, invoice group, AR invoice) and, only when something was paid,
+``stripe_invoice_receipt`` (cash group, receipt with its line), the way disputes build a reversal. Validate
+checks them generically, the AR invoice's lines as billed lines (a proration credit is a negative price);
+post only fills the keys Epicor assigns. An invoice raised for an Epicor order goes to that order's customer,
+read from the order at post (``_customer_of``), whatever the customer document says.
 """
 
 from __future__ import annotations
@@ -22,21 +28,20 @@ from tasks import store
 from tasks.connectors.stripe_api import StripeRejected
 from tasks.connectors.stripe_objects import fields_of, stripe_id
 from tasks.context import Context
+from tasks.documents import DOCUMENT_KINDS, Document, without_placeholders
 from tasks.epicor import posting as epicor_docs
-from tasks.epicor.schemas import to_wire, validate_document
+from tasks.epicor.schemas import validate_document, validate_documents
 from tasks.errors import PermanentError, ValidationFailed
 from tasks.flows import Flow, RetryPolicy, SkipEvent
 from tasks.flows.customer_standing import CUSTOMER_FIELDS, apply_standing, current_standing, standing_documents
-from tasks.mapping.invoices import (
-    build_invoice_documents,
-    invoice_facts,
-    invoice_payment_refs,
-    line_facts,
-    line_price_refs,
-)
+from tasks.mapping.building import documents_for
+from tasks.mapping.currency import format_amount, minor_to_decimal
+from tasks.mapping.invoices import invoice_facts, invoice_payment_refs, line_facts, line_price_refs
 
 log = logging.getLogger(__name__)
 
+FLOW_NAME = "stripe_invoice"
+RECEIPT_DOCUMENTS = "stripe_invoice_receipt"  # the receipt's mapping directory, built only when something was paid
 WRITEBACK_KEYS = ("epicor_cust_num", "epicor_invoice_num")
 
 
@@ -105,61 +110,81 @@ def _latest_of_list(intent: dict[str, Any]) -> str | None:
 
 
 def transform_invoice(ctx: Context, bill: dict[str, Any]) -> dict[str, Any]:
-    documents = build_invoice_documents(bill, ctx.mappings)
+    """The invoice's documents from the mapping files: customer, invoice group and AR invoice
+    (``mappings/documents/stripe_invoice``), then the cash group and receipt (``stripe_invoice_receipt``) only
+    when something was paid; beside them the facts validate and post read."""
+    invoice = bill["invoice"]
+    documents = documents_for(ctx, FLOW_NAME, bill)
+    if invoice["amount_paid"] > 0:
+        documents += documents_for(ctx, RECEIPT_DOCUMENTS, bill)
+    ar_invoice = _of_kind(documents, "ar_invoice")
     standing = bill.get("standing")
-    if standing and bill.get("customer"):
-        documents["standing"] = standing_documents(bill["customer"], standing["subscriptions"])
-    documents["fetched_at"] = bill["fetched_at"]
-    return {"documents": documents, "writeback": {"id": bill["invoice"]["id"], "metadata": {
-        key: value for key, value in bill["invoice"]["metadata"].items() if key in WRITEBACK_KEYS}}}
+    return {"documents": documents, "payment_key": invoice["id"], "order_num": ar_invoice["header"].get("OrderNum"),
+            "total": format_amount(minor_to_decimal(invoice["total"], invoice["currency"]), invoice["currency"]),
+            "standing": standing_documents(bill["customer"], standing["subscriptions"])
+            if standing and bill.get("customer") else None,
+            "fetched_at": bill["fetched_at"],
+            "writeback": {"id": invoice["id"], "metadata": {
+                key: value for key, value in invoice["metadata"].items() if key in WRITEBACK_KEYS}}}
+
+
+def _of_kind(documents: list[Document], kind: str) -> Document:
+    return next(doc for doc in documents if doc["kind"] == kind)
 
 
 def validate_invoice(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    """Every document against its Epicor schema (the AR invoice's lines as billed lines: a proration credit is
+    negative), no more paid than billed, and the parts its lines name exist in Epicor."""
     documents = stage_input["documents"]
-    currency = documents["currency"]
-    validate_document("customer", documents["customer"]["create"], currency)
-    validate_document("invoice_group", documents["invoice_group"], currency)
-    validate_document("invoice_header", documents["invoice"]["header"], currency)
-    for line in documents["invoice"]["lines"]:
-        validate_document("billed_line", line, currency)
-    if documents["receipt"]:
-        validate_document("cash_group", documents["cash_group"], currency)
-        validate_document("receipt_header", documents["receipt"]["header"], currency)
-        _check_paid_within_total(documents)
-    epicor_docs.check_parts(ctx, documents["parts"])
+    validate_documents([doc for doc in documents if doc["kind"] != "ar_invoice"])
+    _validate_billed_invoice(_of_kind(documents, "ar_invoice"))
+    _check_paid_within_total(stage_input)
+    epicor_docs.check_parts(ctx, epicor_docs.parts_of(documents))
     return stage_input
 
 
-def _check_paid_within_total(documents: dict[str, Any]) -> None:
-    paid, total = Decimal(documents["receipt"]["header"]["DocTranAmt"]), Decimal(documents["total"])
+def _validate_billed_invoice(invoice: Document) -> None:
+    currency = invoice["currency"] or "USD"
+    header_kind, _ = DOCUMENT_KINDS[invoice["kind"]]
+    validate_document(header_kind, without_placeholders(invoice["header"]), currency)
+    for line in invoice["lines"]:
+        validate_document("billed_line", without_placeholders(line), currency)
+
+
+def _check_paid_within_total(stage_input: dict[str, Any]) -> None:
+    receipts = [doc for doc in stage_input["documents"] if doc["kind"] == "cash_receipt"]
+    if not receipts:
+        return
+    paid, total = Decimal(receipts[0]["header"]["DocTranAmt"]), Decimal(stage_input["total"])
     if paid > total:
-        raise ValidationFailed(f"Stripe invoice {documents['payment_key']} was paid {paid}, more than its total "
+        raise ValidationFailed(f"Stripe invoice {stage_input['payment_key']} was paid {paid}, more than its total "
                                f"{total}: apply the overpayment in Epicor by hand", reason="validation.overpaid")
 
 
 def post_invoice(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    documents = stage_input["documents"]
-    with store.locked(epicor_docs.customer_lock_name(documents["customer"]["match"])):
-        keys = _post_invoice_documents(ctx, documents)
-        if documents.get("standing"):
-            apply_standing(ctx, keys["CustNum"], documents["standing"], documents["fetched_at"])
+    documents = {doc["kind"]: doc for doc in stage_input["documents"]}
+    with store.locked(epicor_docs.customer_lock_name(documents["customer"]["reference"]["match"])):
+        keys = _post_invoice_documents(ctx, stage_input["payment_key"], documents, stage_input["order_num"])
+        if stage_input.get("standing"):
+            apply_standing(ctx, keys["CustNum"], stage_input["standing"], stage_input["fetched_at"])
     return {"keys": keys, "writeback": stage_input["writeback"]}
 
 
-def _post_invoice_documents(ctx: Context, documents: dict[str, Any]) -> dict[str, Any]:
-    journal_key = documents["payment_key"]
+def _post_invoice_documents(ctx: Context, journal_key: str, documents: dict[str, Document],
+                            order_num: int | None) -> dict[str, Any]:
+    """Customer (or the order's), AR invoice with its lines, then the receipt applying it, each once."""
     journal = store.journal(journal_key)
     if journal.get("complete"):
         return _keys_from(journal)
-    cust_num = int(journal.get("CustNum") or _customer_of(ctx, documents))
+    cust_num = int(journal.get("CustNum") or _customer_of(ctx, documents["customer"], order_num))
     store.journal_set(journal_key, CustNum=cust_num)
-    invoice_num, fresh = _ensure_invoice(ctx, documents, journal, cust_num)
-    keys: dict[str, Any] = {"CustNum": cust_num, "InvoiceNum": invoice_num}
-    if documents["order_num"]:
-        keys["OrderNum"] = documents["order_num"]
-    if documents["receipt"]:
-        group_id, head_num = epicor_docs.ensure_receipt(ctx, documents, journal_key, cust_num, invoice_num,
-                                                        parent_fresh=fresh)
+    keys: dict[str, Any] = {"CustNum": cust_num}
+    keys["InvoiceNum"], fresh = _ensure_invoice(ctx, journal_key, documents, journal, keys)
+    if order_num:
+        keys["OrderNum"] = order_num
+    if "cash_receipt" in documents:
+        group_id, head_num = epicor_docs.ensure_cash_receipt(ctx, documents["cash_group"], documents["cash_receipt"],
+                                                             journal_key, keys, parent_fresh=fresh)
         keys |= {"CashGroupID": group_id, "HeadNum": head_num}
     store.journal_set(journal_key, complete=1, **{k: v for k, v in keys.items() if k != "CustNum"})
     return keys
@@ -175,11 +200,10 @@ def _keys_from(journal: dict[str, str]) -> dict[str, Any]:
     return keys
 
 
-def _customer_of(ctx: Context, documents: dict[str, Any]) -> int:
+def _customer_of(ctx: Context, customer: Document, order_num: int | None) -> int:
     """The order's customer for an invoice of an Epicor order, else the Stripe customer's."""
-    order_num = documents["order_num"]
     if not order_num:
-        return epicor_docs.resolve_customer(ctx, documents["customer"])
+        return epicor_docs.resolve_customer(ctx, epicor_docs.customer_of(customer))
     order = ctx.epicor.get(*epicor_docs.ORDERS, order_num)
     if not order:
         raise PermanentError(f"Sales order {order_num} named by the Stripe invoice's epicor_order_num is not in "
@@ -187,24 +211,14 @@ def _customer_of(ctx: Context, documents: dict[str, Any]) -> int:
     return int(order["CustNum"])
 
 
-def _ensure_invoice(ctx: Context, documents: dict[str, Any], journal: dict[str, str],
-                    cust_num: int) -> tuple[int, bool]:
-    invoice = documents["invoice"]
+def _ensure_invoice(ctx: Context, journal_key: str, documents: dict[str, Document], journal: dict[str, str],
+                    keys: dict[str, Any]) -> tuple[int, bool]:
+    """The AR invoice and its lines as transform built them; its number is journalled once the header exists."""
     if journal.get("InvoiceNum") and journal.get("invoice_lines"):
         return int(journal["InvoiceNum"]), False
-    row, fresh = epicor_docs.ensure_in_group(
-        ctx, epicor_docs.INVOICE_GROUPS, "invoice_group", documents["invoice_group"], epicor_docs.INVOICES,
-        {"ExternalID": invoice["header"]["ExternalID"]},
-        lambda group_id: to_wire("invoice_header", {**invoice["header"], "GroupID": group_id, "CustNum": cust_num}))
-    invoice_num = int(row["InvoiceNum"])
-    store.journal_set(documents["payment_key"], InvoiceNum=invoice_num)
-    order_num = documents["order_num"]
-    lines = [to_wire("billed_line", {**line, "InvoiceNum": invoice_num,
-                                     **({"OrderNum": order_num} if order_num and line.get("OrderLine") else {})})
-             for line in invoice["lines"]]
-    epicor_docs.ensure_lines(ctx, epicor_docs.INVOICE_LINES, "InvoiceLine", {"InvoiceNum": invoice_num}, lines,
-                             parent_fresh=fresh)
-    store.journal_set(documents["payment_key"], invoice_lines=1)
+    invoice_num, fresh = epicor_docs.ensure_ar_document(ctx, documents["invoice_group"], documents["ar_invoice"],
+                                                        keys, journal_key=journal_key)
+    store.journal_set(journal_key, invoice_lines=1)
     return invoice_num, fresh
 
 
@@ -218,6 +232,6 @@ def status_update_invoice(ctx: Context, stage_input: dict[str, Any]) -> dict[str
     return {"keys": keys}
 
 
-FLOW = Flow(name="stripe_invoice", fetch=fetch_invoice, transform=transform_invoice,
-                    validate=validate_invoice, post=post_invoice, status_update=status_update_invoice,
-                    retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))
+FLOW = Flow(name=FLOW_NAME, fetch=fetch_invoice, transform=transform_invoice, validate=validate_invoice,
+            post=post_invoice, status_update=status_update_invoice,
+            retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))

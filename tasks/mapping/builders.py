@@ -6,6 +6,9 @@ logic stays here, in tested Python shared with today's transforms (``order_to_ca
 builder returns plain values (``Decimal`` for money) that the file maps field by field. A file lists the
 builders it uses (``builders: [sale, payer]``); their results join the fetched objects under the
 builder's name, so ``sale.lines[].part`` and ``payer.name`` are ordinary JMESPath sources.
+
+Builders of one flow read that flow's fetched objects: ``sale``, ``payer``, ``order_comment`` a payment;
+``refunded`` a refund; ``disputed`` a dispute; ``billed`` and ``invoice_payer`` a paid Stripe invoice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from tasks.mapping.address import clean_text
 from tasks.mapping.currency import minor_to_decimal
 from tasks.mapping.disputes import dispute_state
+from tasks.mapping.invoices import billed_lines, invoice_cust_num, payer_of
 from tasks.mapping.order_to_cash import (
     amount_paid,
     customer_section,
@@ -106,3 +110,26 @@ def disputed(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
 def _first(transactions: list[Mapping[str, Any]], sign: int, otherwise: int) -> int:
     moved = [int(txn["created"]) for txn in transactions if txn["amount"] * sign > 0]
     return min(moved) if moved else otherwise
+
+
+@builder("billed", "A Stripe invoice's lines, netting to its total, and the Epicor order it bills")
+def billed(bill: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """One line per Stripe line (a proration credit is a negative ``unit_price``), plus one for tax, discounts
+    and whatever else makes Stripe's total differ from their sum; a price needing more decimals than the
+    currency has becomes ``1 x amount``. ``order_num`` (``epicor_order_num`` metadata) makes the invoice an
+    advance billing (``invoice_type`` ``Adv``, no ``own_currency``: the order's); a line whose item names one of
+    that order's lines carries ``order_line`` and ``order_num``. Each line: ``number``, ``part``,
+    ``description``, ``quantity``, ``unit_price``, ``order_line``, ``order_num``."""
+    return billed_lines(bill, tables)
+
+
+@builder("invoice_payer", "The invoice's customer: how to find or create it")
+def invoice_payer(bill: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """As ``payer`` for a payment, for the invoice's Stripe customer (or the invoice's own contact when it has
+    none), with the invoice's ``epicor_cust_num`` metadata first in ``match``. An invoice of an Epicor order is
+    posted to that order's customer whatever this says: post reads the order."""
+    found = payer(payer_of(bill), tables)
+    cust_num = invoice_cust_num(bill)
+    if cust_num:
+        found["match"] = {**found["match"], "cust_num": cust_num}
+    return found

@@ -26,6 +26,11 @@ Policy, as an accountant would check it:
   id instead. No receipt is made for an invoice paid with nothing (a zero or credit total).
 * **Dates.** The invoice is dated when Stripe finalised it, the receipt when it was paid, both as
   calendar days in the company's zone; the daily groups follow those days.
+
+The documents themselves are built by the mapping engine from ``mappings/documents/stripe_invoice`` (customer,
+invoice group, AR invoice) and ``stripe_invoice_receipt`` (cash group and receipt, only when something was
+paid); what stays here is reading either invoice shape and the algorithm those files call through their
+builders (``tasks.mapping.builders``: ``billed``, ``invoice_payer``). All pure.
 """
 
 from __future__ import annotations
@@ -37,14 +42,11 @@ from typing import Any
 from tasks.connectors.stripe_objects import stripe_id
 from tasks.errors import MappingError
 from tasks.mapping.address import clean_text
-from tasks.mapping.currency import epicor_currency_code, format_amount, minor_to_decimal
-from tasks.mapping.customers import customer_match
-from tasks.mapping.dates import epicor_date, group_id
+from tasks.mapping.currency import minor_to_decimal
+from tasks.mapping.customers import as_payer
 from tasks.mapping.ids import epicor_refs
 from tasks.mapping.order_to_cash import (
-    LINE_DESC_LENGTH,
     SaleLine,
-    customer_section,
     distinct_parts,
     format_quantity,
     priced_line,
@@ -52,8 +54,6 @@ from tasks.mapping.order_to_cash import (
 from tasks.mapping.tables import Mappings
 
 ADJUSTMENT_TEXT = "Tax, discounts and other adjustments"
-DESCRIPTION_LENGTH = 30
-REFERENCE_LENGTH = 50
 
 
 # -- reading either shape ------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def line_facts(line: Mapping[str, Any], price: Mapping[str, Any] | None,
     }
 
 
-# -- documents -----------------------------------------------------------------------------------
+# -- lines and payer -------------------------------------------------------------------------------
 def line_part(line: Mapping[str, Any], mappings: Mappings) -> str:
     """The line's PartNum: line metadata, price, product, tables, else the default part."""
     own = clean_text(line["metadata"].get("epicor_part_num"))
@@ -169,97 +169,43 @@ def order_line_of(line: Mapping[str, Any], order_num: int | None) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def invoice_lines(bill: Mapping[str, Any], mappings: Mappings, order_num: int | None) -> tuple[list[dict], list[str]]:
-    """Epicor invoice line documents and their distinct parts."""
-    currency = bill["invoice"]["currency"]
-    sale_lines = [sale_line(line, mappings, currency) for line in bill["lines"]]
-    total = minor_to_decimal(bill["invoice"]["total"], currency)
-    settled = with_adjustment(sale_lines, total, mappings)
-    links = [order_line_of(line, order_num) for line in bill["lines"]] + [None]
-    documents = []
-    for number, (line, order_line) in enumerate(zip(settled, links), start=1):
-        document = {"InvoiceLine": number, "PartNum": line.part, "LineDesc": line.description[:LINE_DESC_LENGTH],
-                    "SellingShipQty": format_quantity(line.quantity),
-                    "DocUnitPrice": format_amount(line.unit_price, currency), "SalesUM": mappings.sales_um}
-        if order_line:
-            document["OrderLine"] = order_line
-        documents.append(document)
-    return documents, distinct_parts(settled)
-
-
-def invoice_header(bill: Mapping[str, Any], order_num: int | None, document_date: str,
-                   currency_code: str) -> dict[str, Any]:
-    invoice = bill["invoice"]
-    label = f"Stripe {invoice['number']}" if invoice.get("number") else "Stripe invoice"
-    header: dict[str, Any] = {"InvoiceType": "Adv" if order_num else "Mis", "InvoiceDate": document_date,
-                              "ExternalID": invoice["id"], "Description": label[:DESCRIPTION_LENGTH]}
-    if order_num:
-        header["OrderNum"] = order_num
-    else:
-        header["CurrencyCode"] = currency_code
-    return header
-
-
-def receipt_reference(bill: Mapping[str, Any]) -> str:
-    """The receipt's external reference: the paying charge (its PaymentIntent when Stripe shows no
-    charge), else the invoice (paid outside Stripe)."""
-    payment = bill["payment"]
-    return payment.get("charge") or payment.get("payment_intent") or bill["invoice"]["id"]
-
-
-def receipt_documents(bill: Mapping[str, Any], mappings: Mappings, currency_code: str) -> dict[str, Any]:
-    """The day's cash group and the receipt of what was paid, or no receipt when nothing was."""
-    invoice = bill["invoice"]
-    if invoice["amount_paid"] <= 0:
-        return {"cash_group": None, "receipt": None}
-    date = epicor_date(invoice["paid_at"], mappings.timezone)
-    reference = receipt_reference(bill)
-    amount = format_amount(minor_to_decimal(invoice["amount_paid"], invoice["currency"]), invoice["currency"])
-    header = {"TranType": "PayInv", "TranDate": date, "DocTranAmt": amount, "CurrencyCode": currency_code,
-              "ExternalID": reference, "CheckRef": reference, "BankAcctID": mappings.bank_account,
-              "Reference": f"Stripe invoice {invoice['number'] or invoice['id']}"[:REFERENCE_LENGTH]}
-    return {"cash_group": {"GroupID": group_id(mappings.cash_group_prefix, date), "TranDate": date,
-                           "BankAcctID": mappings.bank_account},
-            "receipt": {"header": header, "lines": [{"TranType": "PayInv", "DocTranAmt": amount}]}}
-
-
-def invoice_customer(bill: Mapping[str, Any], mappings: Mappings, currency_code: str) -> dict[str, Any]:
-    """How to find or create the invoice's customer (the invoice's own contact when Stripe has no customer)."""
-    customer, invoice = bill.get("customer"), bill["invoice"]
-    if customer:
-        section = customer_match(customer, mappings, currency_code)
-    else:
-        billing = {"name": invoice["customer_name"], "email": invoice["customer_email"],
-                   "phone": invoice["customer_phone"], "address": invoice["customer_address"]}
-        section = customer_section({"charge": {"id": invoice["id"], "metadata": {}, "billing_details": billing}},
-                                   mappings, currency_code)
-    refs = epicor_refs(invoice["metadata"])
-    if refs["cust_num"]:
-        section["match"] = {**section["match"], "cust_num": refs["cust_num"]}
-    return section
-
-
-def _order_num(metadata: Mapping[str, Any]) -> int | None:
+def order_num_of(metadata: Mapping[str, Any]) -> int | None:
     """The Epicor sales order an invoice was raised for (``epicor_order_num``), if any."""
     order_num = epicor_refs(metadata)["order_num"]
     return int(str(order_num)) if order_num is not None else None
 
 
-def build_invoice_documents(bill: Mapping[str, Any], mappings: Mappings) -> dict[str, Any]:
-    """Every Epicor document of one paid Stripe invoice, JSON-ready."""
+def billed_lines(bill: Mapping[str, Any], mappings: Mappings) -> dict[str, Any]:
+    """The invoice's lines as the AR invoice file maps them, netting to Stripe's total, and whether it bills
+    an Epicor order: ``order_num`` (or None), ``invoice_type`` (``Adv`` against an order, else ``Mis``),
+    ``own_currency`` (None against an order: the invoice takes the order's currency), ``lines`` (``number``,
+    ``part``, ``description``, ``quantity``, ``unit_price``; ``order_line`` and ``order_num`` when the item
+    names a line of that order) and the distinct ``parts``."""
     invoice = bill["invoice"]
     currency = invoice["currency"]
-    currency_code = epicor_currency_code(currency, mappings)
-    order_num = _order_num(invoice["metadata"])
-    document_date = epicor_date(invoice["issued_at"], mappings.timezone)
-    lines, parts = invoice_lines(bill, mappings, order_num)
-    return {
-        "payment_key": invoice["id"], "currency": currency_code, "order_num": order_num,
-        "total": format_amount(minor_to_decimal(invoice["total"], currency), currency),
-        "customer": invoice_customer(bill, mappings, currency_code),
-        "invoice_group": {"GroupID": group_id(mappings.invoice_group_prefix, document_date),
-                          "InvoiceDate": document_date},
-        "invoice": {"header": invoice_header(bill, order_num, document_date, currency_code), "lines": lines},
-        **receipt_documents(bill, mappings, currency_code),
-        "parts": parts,
-    }
+    order_num = order_num_of(invoice["metadata"])
+    sale_lines = [sale_line(line, mappings, currency) for line in bill["lines"]]
+    settled = with_adjustment(sale_lines, minor_to_decimal(invoice["total"], currency), mappings)
+    links = [order_line_of(line, order_num) for line in bill["lines"]] + [None]
+    lines = [{"number": number, "part": line.part, "description": line.description, "quantity": line.quantity,
+              "unit_price": line.unit_price, "order_line": link, "order_num": order_num if link else None}
+             for number, (line, link) in enumerate(zip(settled, links), start=1)]
+    return {"order_num": order_num, "invoice_type": "Adv" if order_num else "Mis",
+            "own_currency": None if order_num else currency, "lines": lines, "parts": distinct_parts(settled)}
+
+
+def payer_of(bill: Mapping[str, Any]) -> dict[str, Any]:
+    """The invoice's payer in the shape the payment flow's customer matching reads: the Stripe customer, or
+    the invoice's own contact when Stripe has no customer (then the invoice id stands for the charge)."""
+    customer, invoice = bill.get("customer"), bill["invoice"]
+    if customer:
+        return as_payer(customer)
+    billing = {"name": invoice["customer_name"], "email": invoice["customer_email"],
+               "phone": invoice["customer_phone"], "address": invoice["customer_address"]}
+    return {"charge": {"id": invoice["id"], "metadata": {}, "billing_details": billing}}
+
+
+def invoice_cust_num(bill: Mapping[str, Any]) -> int | None:
+    """The Epicor customer the invoice's ``epicor_cust_num`` metadata names, if any."""
+    cust_num = epicor_refs(bill["invoice"]["metadata"])["cust_num"]
+    return int(str(cust_num)) if cust_num is not None else None

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 # The flow whose transform builds each mapping directory's documents: a dispute's reversal has its own
 # directory (one file per document kind) but is built by the disputes flow, with its chargeback.
 TRANSFORM_OF = {"order_to_cash": "order_to_cash", "refunds": "refunds", "disputes": "disputes",
-                "dispute_reversals": "disputes"}
+                "dispute_reversals": "disputes", "stripe_invoice": "stripe_invoice",
+                "stripe_invoice_receipt": "stripe_invoice"}
 
 
 class PreviewRefused(MappingError):

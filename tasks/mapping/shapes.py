@@ -46,6 +46,11 @@ FLOW_DOCUMENTS: dict[str, tuple[str, ...]] = {
     # A chargeback whose funds came back: the debit invoice and receipt that reverse it. Its own directory,
     # because a file is one document of its kind and these groups and receipt are not the chargeback's.
     "dispute_reversals": ("invoice_group", "ar_invoice", "cash_group", "cash_receipt"),
+    # A paid Stripe invoice: its customer and AR invoice (a proration credit is a negative line) ...
+    "stripe_invoice": ("customer", "invoice_group", "ar_invoice"),
+    # ... and, only when something was paid, the receipt applying it: its own directory, as a reversal's,
+    # because the stripe_invoice flow builds it only for an invoice with an amount paid.
+    "stripe_invoice_receipt": ("cash_group", "cash_receipt"),
 }
 
 # Objects whose keys are the site's own (Stripe metadata): any key below them may be read.

@@ -85,10 +85,11 @@ def test_2020_invoice_uses_its_own_charge_and_embedded_prices():
     bill = fetch_invoice(ctx, {"type": "invoice.paid", "object_id": invoice["id"]})
     assert bill["payment"] == {"charge": "ch_1HkQ2nKZ8mFq3tYb9xVtG2Qe", "payment_intent": "pi_1HkQ2nKZ8mFq3tYbC1sN0oUv"}
     assert not [call for call in stripe.calls if call.startswith(("invoice_payments", "price:"))]
-    documents = transform_invoice(ctx, bill)["documents"]
-    assert [line["PartNum"] for line in documents["invoice"]["lines"]] == ["SUB-MONTHLY", "SUB-MONTHLY"]
-    assert documents["receipt"]["header"]["ExternalID"] == "ch_1HkQ2nKZ8mFq3tYb9xVtG2Qe"
-    assert documents["standing"] == {"hold": False, "comment_line": "Stripe subscriptions: sub_IL6pRk1bQ9vYt2 active"}
+    output = transform_invoice(ctx, bill)
+    documents = {document["kind"]: document for document in output["documents"]}
+    assert [line["PartNum"] for line in documents["ar_invoice"]["lines"]] == ["SUB-MONTHLY", "SUB-MONTHLY"]
+    assert documents["cash_receipt"]["header"]["ExternalID"] == "ch_1HkQ2nKZ8mFq3tYb9xVtG2Qe"
+    assert output["standing"] == {"hold": False, "comment_line": "Stripe subscriptions: sub_IL6pRk1bQ9vYt2 active"}
 
 
 def test_basil_invoice_finds_its_charge_through_invoice_payments_and_prices_by_id():
@@ -106,9 +107,10 @@ def test_basil_invoice_finds_its_charge_through_invoice_payments_and_prices_by_i
     bill = fetch_invoice(ctx, {"type": "invoice.paid", "object_id": invoice["id"]})
     assert bill["payment"]["charge"] == "ch_9"
     assert bill["standing"] is None  # this API lists no subscriptions: standing is left alone
-    documents = transform_invoice(ctx, bill)["documents"]
-    assert [line["PartNum"] for line in documents["invoice"]["lines"]] == ["SUB-MONTHLY", "ONBOARD-1", "STRIPE-SALE"]
-    assert documents["receipt"]["header"]["ExternalID"] == "ch_9" and "standing" not in documents
+    output = transform_invoice(ctx, bill)
+    documents = {document["kind"]: document for document in output["documents"]}
+    assert [line["PartNum"] for line in documents["ar_invoice"]["lines"]] == ["SUB-MONTHLY", "ONBOARD-1", "STRIPE-SALE"]
+    assert documents["cash_receipt"]["header"]["ExternalID"] == "ch_9" and output["standing"] is None
 
 
 def test_an_unpaid_invoice_is_skipped():

@@ -10,6 +10,7 @@ import pytest
 from tests.fixtures import FIXTURES_DIR, MAPPINGS_DIR
 from tests.web.test_console_auth import as_user
 
+INVOICES = json.loads((FIXTURES_DIR / "expected_documents" / "stripe_invoice.json").read_text())["cases"]
 REFUNDS = json.loads((FIXTURES_DIR / "expected_documents" / "refunds.json").read_text())["cases"]
 DISPUTES = json.loads((FIXTURES_DIR / "expected_documents" / "disputes.json").read_text())["cases"]
 CHARGES = {sample["charge"]["id"]: sample["charge"] for sample in
@@ -46,9 +47,25 @@ def test_a_lost_dispute_event_previews_its_chargeback(operator, redis_db):
     assert answer.status_code == 200 and answer.get_json()["documents"] == case["chargeback"]
 
 
+def test_a_paid_invoice_event_previews_as_its_recorded_documents_and_a_draft_reaches_them(operator, redis_db):
+    case = INVOICES["subscription_2020_proration"]
+    event_id = stored_event(redis_db, "evt_in", "stripe_invoice", {**case["bill"], "standing": None, "fetched_at": 1.0})
+    answer = operator.post("/api/mappings/preview", json={"event_id": event_id})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["documents"] == case["documents"]
+    draft = (MAPPINGS_DIR / "documents/stripe_invoice_receipt/cash_receipt.yaml").read_text().replace(
+        "template: Stripe invoice $number", "template: Subscription $number")
+    answer = as_user(operator.application, "admin").post("/api/mappings/preview", json={
+        "flow": "stripe_invoice_receipt", "event_id": event_id, "draft": {"cash_receipt": draft}})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    receipt = next(doc for doc in answer.get_json()["documents"] if doc["kind"] == "cash_receipt")
+    assert receipt["header"]["Reference"] == "Subscription 8F4A21C3-0002"
+
+
 @pytest.mark.parametrize(("flow", "fetched", "status"), [
     ("payment_failed", {"charge": {}}, 400),           # a flow without mapping files
-    ("stripe_invoice", {"invoice": {}}, 400),
+    ("customer_sync", {"customer": {}}, 400),
+    ("stripe_invoice", {"invoice": {}}, 200),          # odd stored objects: shown as errors
     ("", {}, 400),
     ("refunds", {"refunds": [], "charge": {}, "single_refund": False, "sale": None}, 409),  # posts nothing
     ("refunds", {"refunds": "x"}, 200),                 # odd stored objects: shown as errors
