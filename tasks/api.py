@@ -23,7 +23,7 @@ import redis
 
 from tasks import store
 from tasks.chains import build_chain, envelope_for
-from tasks.routing import flow_for
+from tasks.routing import coalescing_group, flow_for, payment_hint  # noqa: F401 - payment_hint: for the receiver
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +51,12 @@ def receive(event: dict[str, Any]) -> Receipt:
         raise QueueUnavailable(str(exc)) from None
 
 
-# Flows whose events of one payment run one after the other (``tasks.followers``), keyed on the
-# payment the event's payload names (``payment_hint``).
-COALESCING_FLOWS = frozenset({"order_to_cash"})
-
-
-def payment_hint(obj: dict[str, Any]) -> str | None:
-    """The payment a Stripe object of a payment event belongs to, as its payload says: the
-    PaymentIntent id, or the charge id for a charge made without one. Only groups events; the
-    pipeline re-reads Stripe to decide what a payment is."""
-    kind = obj.get("object")
-    intent = obj.get("payment_intent")
-    intent_id = intent.get("id") if isinstance(intent, dict) else intent
-    if kind == "payment_intent":
-        intent_id = obj.get("id")
-    elif kind == "charge":
-        intent_id = intent_id or obj.get("id")
-    elif kind != "checkout.session":
-        return None
-    return intent_id if isinstance(intent_id, str) and 0 < len(intent_id) <= 255 else None
-
-
 def _receive(event: dict[str, Any]) -> Receipt:
     flow = event["flow"]
     if not flow:
         store.record_event(event, ignore=True)
         return Receipt(event["id"], "ignored")
-    payment = event.get("payment")
-    group = f"{flow}:{payment}" if payment and flow in COALESCING_FLOWS else None
-    recorded = store.record_event(event, group=group)
+    recorded = store.record_event(event, group=coalescing_group(flow, event.get("payment")))
     if not recorded.new:
         if recorded.queued_at:
             return Receipt(event["id"], "duplicate")

@@ -9,6 +9,11 @@ themselves are found by name (``tasks.flows.flow_named``) only inside the worker
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from tasks.payment_hints import order_to_cash_payment
+
 STAGES = ("fetch", "transform", "validate", "post", "status_update")
 
 EVENT_FLOWS: dict[str, str] = {
@@ -40,6 +45,9 @@ EVENT_FLOWS: dict[str, str] = {
     "customer.created": "customer_sync",
     "customer.updated": "customer_sync",
     "payout.paid": "payout_reconciliation",
+    # A payout that failed after it was posted is reversed (contract §6b); before that, nothing happens.
+    "payout.failed": "payout_reconciliation",
+    "payout.canceled": "payout_reconciliation",
 }
 
 # Events sent by Epicor (contract §7) through ``POST /webhooks/epicor``: a type listed with ``None`` is
@@ -50,6 +58,25 @@ EPICOR_EVENT_FLOWS: dict[str, str | None] = {
     "SalesOrder.Created": "epicor_sales_order",
     "SalesOrder.Updated": None,
 }
+
+
+# Flows whose events of one payment run one after the other (``tasks.followers``: the first is the lead, the
+# others wait behind it and mostly finish without a Stripe or Epicor call), each with the function that reads
+# the payment from a webhook payload (``tasks.payment_hints``: light, the receiver calls it).
+COALESCING_FLOWS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "order_to_cash": order_to_cash_payment,
+}
+
+
+def payment_hint(obj: dict[str, Any]) -> str | None:
+    """The payment a Stripe object belongs to, by the first coalescing flow's hint that knows one (the
+    receiver keeps it with the event before the flow is looked up); None for objects no such flow groups."""
+    return next((found for hint in COALESCING_FLOWS.values() if (found := hint(obj)) is not None), None)
+
+
+def coalescing_group(flow: str | None, payment: str | None) -> str | None:
+    """The group an event of ``flow`` waits in behind the other events of its payment, or None."""
+    return f"{flow}:{payment}" if flow in COALESCING_FLOWS and payment else None
 
 
 def flow_for(event_type: str, source: str = "stripe") -> str | None:
