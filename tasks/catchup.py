@@ -30,10 +30,9 @@ from typing import Any
 
 import click
 
-from tasks import celery_app, liveness, store
+from tasks import celery_app, liveness, periodic, store
 from tasks.api import payment_hint, receive
 from tasks.connectors.stripe_api import StripeConnector
-from tasks.context import context_for
 from tasks.flows import flow_for
 
 log = logging.getLogger(__name__)
@@ -119,11 +118,7 @@ def _consider(event: dict[str, Any], summary: dict[str, Any], dry_run: bool) -> 
 
 def run_locked(days: float | None = None, dry_run: bool = False) -> dict[str, Any] | None:
     """A catch-up run unless another one is in progress (then None)."""
-    ctx = context_for({})
-    summary = store.unless_running("catchup", lambda: catch_up(ctx.stripe, days=days, dry_run=dry_run), timeout=900)
-    if summary is None:
-        log.info("catch-up already running; skipped")
-    return summary
+    return periodic.run_locked("catchup", lambda ctx: catch_up(ctx.stripe, days=days, dry_run=dry_run))
 
 
 @celery_app.task(name="catchup.run", ignore_result=True)

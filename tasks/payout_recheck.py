@@ -18,8 +18,8 @@ import logging
 import time
 from typing import Any
 
-from tasks import celery_app, liveness, store
-from tasks.context import Context, context_for
+from tasks import celery_app, liveness, periodic, store
+from tasks.context import Context
 from tasks.errors import PipelineError, classify
 from tasks.flows.payout_reconciliation import epicor_documents, load_report, reconcile_now
 from tasks.mapping.payouts import references
@@ -68,10 +68,7 @@ def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
 
 def run_locked() -> dict[str, Any] | None:
     """A pass unless another one is running (then None)."""
-    summary = store.unless_running("payout-recheck", lambda: recheck(context_for({})), timeout=900)
-    if summary is None:
-        log.info("payout recheck already running; skipped")
-    return summary
+    return periodic.run_locked("payout-recheck", recheck)
 
 
 @celery_app.task(name="payouts.recheck", ignore_result=True)
