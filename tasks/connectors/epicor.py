@@ -254,6 +254,13 @@ class EpicorClient:
     def update(self, service: str, entity_set: str, keys: Iterable[str | int], changes: dict[str, Any]) -> None:
         self._send("PATCH", self.url(service, self.key_segment(entity_set, keys)), body=changes)
 
+    def invoke(self, service: str, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A custom method of contract §4b: POST with every parameter in the body, or GET for a method
+        without input (``params`` None). Not retried here: a method may write (``CreateBankTranRecords``)."""
+        if params is None:
+            return self._send("GET", self.url(service, method)).json()
+        return self._send("POST", self.url(service, method), body=params).json()
+
     def ensure(self, service: str, entity_set: str, lookup: dict[str, str | int], row: dict[str, Any],
                *, known_absent: bool = False) -> tuple[dict[str, Any], bool]:
         """Look up by external reference, create when absent; (row, created).

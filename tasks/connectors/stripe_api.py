@@ -279,6 +279,10 @@ class StripeConnector:
     def payout(self, payout_id: str) -> dict[str, Any]:
         return self._retrieve("/v1/payouts/", payout_id)
 
+    def balance_transaction(self, txn_id: str) -> dict[str, Any]:
+        """One balance transaction (a failed payout's ``failure_balance_transaction``: when the money came back)."""
+        return self._retrieve("/v1/balance_transactions/", txn_id)
+
     def payout_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out by an automatic payout, sources expanded, all pages."""
         params = {"payout": payout_id, "expand": ["data.source"], "limit": 100}

@@ -34,16 +34,19 @@ CHARGE_TYPES = ("charge", "payment")
 REFUND_TYPES = ("refund", "payment_refund", "payment_failure_refund")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
 FEE_TYPES = ("stripe_fee", "tax_fee", "application_fee", "stripe_fx_fee")
-MATCHED_CATEGORIES = ("charge", "refund", "dispute")
+MATCHED_CATEGORIES = ("charge", "refund", "dispute", "payout_return")
+PAYOUT_RETURN_TYPES = ("payout_failure", "payout_cancel")
 TOTALS = ("gross", "refunds", "disputes", "other", "fees", "net")
 CSV_COLUMNS = ("record", "payout", "currency", "balance_transaction", "type", "category", "source",
                "amount", "fee", "net", "epicor_document", "epicor_reference", "matched", "note")
 
 
 def category(txn: Mapping[str, Any]) -> str:
-    """``payout``, ``charge``, ``refund``, ``dispute``, ``fee`` or ``other``."""
+    """``payout``, ``payout_return``, ``charge``, ``refund``, ``dispute``, ``fee`` or ``other``."""
     kind, reporting = txn.get("type"), txn.get("reporting_category")
     source = stripe_id(txn.get("source")) or ""
+    if kind in PAYOUT_RETURN_TYPES:
+        return "payout_return"  # an earlier payout's money back (contract §6b): matched by its reversal
     if kind == "payout" or reporting == "payout":
         return "payout"
     if kind in CHARGE_TYPES:
@@ -66,7 +69,9 @@ def transaction_facts(txn: Mapping[str, Any]) -> dict[str, Any]:
             "net": int(txn.get("net") or 0), "currency": str(txn.get("currency") or "").lower(),
             "source": stripe_id(source), "source_amount": source_fields.get("amount"),
             "source_currency": source_fields.get("currency"), "created": txn.get("created"),
-            "description": txn.get("description"), "category": category(txn)}
+            "description": txn.get("description"), "category": category(txn),
+            "fee_details": [{"type": str(detail.get("type") or ""), "amount": int(detail.get("amount") or 0)}
+                            for detail in txn.get("fee_details") or [] if isinstance(detail, Mapping)]}
 
 
 def references(txn: Mapping[str, Any]) -> list[str]:
@@ -76,6 +81,8 @@ def references(txn: Mapping[str, Any]) -> list[str]:
         return []
     if txn["category"] == "dispute" and txn["amount"] > 0:
         return [f"{source}-R", source]
+    if txn["category"] == "payout_return":
+        return [f"{source}-R"]  # the reversing transfer (or journal) of the failed payout
     return [source]
 
 
@@ -100,7 +107,7 @@ def match(txn: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]]) ->
     found = next((documents[ref] for ref in references(txn) if ref in documents), None)
     if found is None:
         return {"matched": False, "document": None,
-                "note": f"no Epicor receipt or credit with ExternalID {txn.get('source') or '(no source)'}"}
+                "note": _missing_note(txn)}
     expected = _expected_amount(txn)
     if expected is not None and found.get("amount") is not None and Decimal(str(found["amount"])) != expected:
         return {"matched": False, "document": found,
@@ -108,8 +115,16 @@ def match(txn: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]]) ->
     return {"matched": True, "document": found, "note": ""}
 
 
+def _missing_note(txn: Mapping[str, Any]) -> str:
+    if txn["category"] == "payout_return":
+        return f"no reversal of failed payout {txn.get('source')} in Epicor (reference {txn.get('source')}-R)"
+    return f"no Epicor receipt or credit with ExternalID {txn.get('source') or '(no source)'}"
+
+
 def _expected_amount(txn: Mapping[str, Any]) -> Decimal | None:
     """The amount the Epicor document should carry, when Stripe and Epicor share the currency."""
+    if txn["category"] == "payout_return":
+        return None  # the reversal moves the failed payout's amount; the return is checked by the net
     if txn.get("source_currency") and txn["source_currency"].lower() != txn["currency"]:
         return None
     return major(txn["amount"], txn["currency"])
@@ -118,7 +133,8 @@ def _expected_amount(txn: Mapping[str, Any]) -> Decimal | None:
 def totals(txns: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
     """Per currency, in minor units: gross, refunds, disputes, other, fees, net."""
     sums: dict[str, dict[str, int]] = {}
-    buckets = {"charge": "gross", "refund": "refunds", "dispute": "disputes", "other": "other"}
+    buckets = {"charge": "gross", "refund": "refunds", "dispute": "disputes", "other": "other",
+               "payout_return": "other"}
     for txn in txns:
         if txn["category"] == "payout":
             continue
@@ -185,3 +201,47 @@ def report_csv(report: Mapping[str, Any]) -> str:
                      "amount": report["amount_text"], "category": report["status"],
                      "note": f"delta {report['delta_text']}; {len(report['unmatched'])} unmatched"})
     return out.getvalue()
+
+
+# -- fees per category (contract §6b's table) ------------------------------------------------------
+FEE_CATEGORIES = ("processing", "dispute", "currency_conversion", "other")
+PROCESSING_DETAILS = ("stripe_fee", "payment_method_passthrough_fee")
+OTHER_DETAILS = ("application_fee", "tax", "withheld_tax")
+
+
+def fee_totals(txns: list[Mapping[str, Any]]) -> dict[str, int]:
+    """Stripe's fees of a payout per category, in minor units (a negative sum is fees returned).
+
+    Policy, as §6b sums them: on dispute transactions every fee detail is a dispute fee; elsewhere
+    ``stripe_fee``/``payment_method_passthrough_fee`` details are processing, ``application_fee``/
+    ``tax``/``withheld_tax`` other, and a ``fee`` the details do not break down processing;
+    ``stripe_fx_fee`` transactions are currency conversion and other fee or tax transactions other
+    (their −amount). A detail of a type the table does not name is counted as other, so the
+    categories always add up to every fee the payout's net is short of."""
+    sums = dict.fromkeys(FEE_CATEGORIES, 0)
+    for txn in txns:
+        if txn.get("category") == "payout":
+            continue
+        for name, amount in _fees_of(txn):
+            sums[name] += amount
+    return sums
+
+
+def _fees_of(txn: Mapping[str, Any]) -> list[tuple[str, int]]:
+    if txn.get("type") == "stripe_fx_fee":
+        return [("currency_conversion", -int(txn["amount"]))]
+    if txn.get("reporting_category") in ("fee", "tax"):
+        return [("other", -int(txn["amount"]))]
+    details = list(txn.get("fee_details") or [])
+    found = [(_detail_category(txn, detail["type"]), int(detail["amount"])) for detail in details]
+    undetailed = int(txn.get("fee") or 0) - sum(amount for _, amount in found)
+    return found + ([("processing", undetailed)] if undetailed else [])
+
+
+def _detail_category(txn: Mapping[str, Any], detail_type: str) -> str:
+    if txn.get("reporting_category") in DISPUTE_CATEGORIES:
+        return "dispute"
+    if detail_type in PROCESSING_DETAILS:
+        return "processing"
+    return "other"
+
