@@ -22,8 +22,15 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api import BadParameter, HistoryUnavailable, from_history
 from app.auth import current_user, forbidden
-from app.mappings_api import MAX_YAML, body, name_part, text_field
-from app.mappings_api import _bad_parameter, _redis_away, _refused  # the same answers as /api/mappings
+from app.mappings_api import (  # the same answers as /api/mappings
+    MAX_YAML,
+    _bad_parameter,
+    _redis_away,
+    _refused,
+    body,
+    name_part,
+    text_field,
+)
 from tasks.api import (
     MappingRefused,
     QueueUnavailable,
@@ -77,12 +84,12 @@ def samples(flow: str) -> tuple[Response, int]:
     """The flow's recent events, newest first, dead-lettered ones marked, to preview a draft against."""
     event_flow = designer_event_flow(name_part(flow, "flow"))
     dead = dead_letters_of((event_flow,), limit=SAMPLE_EVENTS)
-    listed = [{"event_id": record["event_id"], "type": record.get("type"), "state": "dead",
+    listed = [{"event_id": record["id"], "type": record.get("event_type") or record.get("type"), "state": "dead",
                "at": record.get("last_failed_at"), "reason": record.get("reason"),
                "message": record.get("message")} for record in dead]
     history_note = None
     try:
-        recent = from_history(lambda q: q.list_events(flow=event_flow, limit=SAMPLE_EVENTS * 2), [])
+        recent = from_history(lambda q: q.list_events(flow=event_flow, limit=SAMPLE_EVENTS * 2))
     except HistoryUnavailable:
         recent, history_note = [], "the history cannot be read right now: only dead-lettered events are listed"
     seen = {item["event_id"] for item in listed}

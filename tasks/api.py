@@ -459,6 +459,7 @@ def designer_sources(flow: str, builders: list[str], event_id: str | None) -> di
     from tasks.mapping import designer
     from tasks.settings import get_settings
 
+    designer_event_flow(flow)  # an unknown flow is a 404, not a missing sample
     with _mapping_refusals():
         fetched = designer.stored_fetch(event_id) if event_id else None
         if event_id and designer.event_flow(event_id) is None:

@@ -79,7 +79,8 @@ def _loaded(text: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def sections_of(data: Mapping[str, Any], kind: str, user: Mapping[str, Mapping[str, shapes.Target]]) -> list[dict[str, Any]]:
+def sections_of(data: Mapping[str, Any], kind: str,
+                user: Mapping[str, Mapping[str, shapes.Target]]) -> list[dict[str, Any]]:
     header_schema, line_schema = DOCUMENT_KINDS.get(kind, ("", None))
     found = []
     for section, default_schema in (("header", header_schema), ("lines", line_schema)):
@@ -88,13 +89,14 @@ def sections_of(data: Mapping[str, Any], kind: str, user: Mapping[str, Mapping[s
             continue
         raw = raw if isinstance(raw, dict) else {}
         schema = str(raw.get("schema") or default_schema)
-        fields = raw.get("fields") if isinstance(raw.get("fields"), dict) else {}
+        fields = raw["fields"] if isinstance(raw.get("fields"), dict) else {}
         found.append({"section": section, "schema": schema, "table": shapes.table_of(schema),
                       "each": raw.get("each"), "targets": _targets(schema, fields, user)})
     return found
 
 
-def _targets(schema: str, fields: Mapping[str, Any], user: Mapping[str, Mapping[str, shapes.Target]]) -> list[dict[str, Any]]:
+def _targets(schema: str, fields: Mapping[str, Any],
+             user: Mapping[str, Mapping[str, shapes.Target]]) -> list[dict[str, Any]]:
     """Mapped fields in the file's order, then the connector-checked and required ones, then the rest."""
     palette = shapes.palette(schema, user)
     checked = set(shapes._epicor_fields()["documents"].get(schema, {}).get("fields", {}))
@@ -138,7 +140,7 @@ def source_fields(flow: str, builders: list[str], fetched: Mapping[str, Any] | N
     known = tuple(name for name in builders if name in BUILDERS)
     shape = engine._namespace_shape(flow, known)
     scope = _event_scope(flow, fetched, known, mappings_dir) if fetched is not None else None
-    listed = []
+    listed: list[dict[str, Any]] = []
     for path, kind, sample in shapes.walk(shape):
         if len(listed) >= MAX_SOURCES:
             break
@@ -231,7 +233,7 @@ def set_field(text: str, section: str, field: str, spec: Mapping[str, Any] | Non
     if spec is None:
         fields.pop(field, None)
     else:
-        fields[field] = dict(spec)
+        fields[field] = _ordered(spec)
     edited = _edited_text(text, section, field, spec)
     if edited is not None and _same(edited, wanted):
         return edited
@@ -255,9 +257,22 @@ def _same(text: str, wanted: Any) -> bool:
         return False
 
 
+SPEC_ORDER = ("from", "const", "template", "placeholder", "values", "transforms", "default", "required", "omit_if_null")
+
+
+def _ordered(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys in the order the shipped files write them (a client's JSON may have sorted them)."""
+    ordered = {key: spec[key] for key in SPEC_ORDER if key in spec} | dict(spec)
+    steps = ordered.get("transforms")
+    if isinstance(steps, list):
+        ordered["transforms"] = [{"name": step["name"], **step} if isinstance(step, dict) and "name" in step else step
+                                 for step in steps]
+    return ordered
+
+
 def flow_text(spec: Mapping[str, Any]) -> str:
     """A spec on one line, as the shipped files write it: ``{from: charge.id, transforms: [...]}``."""
-    return yaml.safe_dump(dict(spec), default_flow_style=True, sort_keys=False, allow_unicode=True,
+    return yaml.safe_dump(_ordered(spec), default_flow_style=True, sort_keys=False, allow_unicode=True,
                           width=100_000).strip()
 
 
