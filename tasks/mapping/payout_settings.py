@@ -77,6 +77,13 @@ def unconfigured(bank_account: str) -> PayoutSettings:
 _cache: dict[tuple[str, float, str], PayoutSettings] = {}
 
 
+def mappings_dir() -> Path:
+    """The worker's mapping directory (``MAPPINGS_DIR``, else the shipped one), as the settings read it."""
+    from tasks.settings import REPO_ROOT, env_value
+
+    return Path(env_value("MAPPINGS_DIR") or REPO_ROOT / "mappings")
+
+
 def load_payout_settings(directory: str | Path, bank_account: str) -> PayoutSettings:
     """The checked settings of ``directory``/payouts.yaml (cached while the file is unchanged)."""
     path = Path(directory) / FILE

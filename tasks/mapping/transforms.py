@@ -173,6 +173,16 @@ def _currency_code(value: Any, params: Mapping[str, Any], tables: Mappings) -> s
     return None if value is None else epicor_currency_code(str(value), tables)
 
 
+@transform("clearing_bank", "Stripe clearing bank of a currency", "text", (), (Example("usd", "MAIN"),))
+def _clearing_bank(value: Any, params: Mapping[str, Any], tables: Mappings) -> str:
+    """The bank a currency's cash receipts go to: its clearing bank in payouts.yaml (so each clearing bank
+    nets to zero over each payout), else defaults.yaml's ``bank_account``."""
+    from tasks.mapping.payout_settings import load_payout_settings, mappings_dir  # only where it is used
+
+    settings = load_payout_settings(mappings_dir(), tables.bank_account)
+    return settings.clearing_bank(None if value is None else str(value))
+
+
 # --- text ------------------------------------------------------------------------------------------
 
 

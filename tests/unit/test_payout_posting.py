@@ -383,3 +383,18 @@ def test_the_shipped_payouts_yaml_is_valid():
     settings = payout_posting.load_payout_settings(SHIPPED_DIR, "MAIN")
     assert settings.configured and settings.post_automatically and settings.shape == "bank"
     assert settings.banks_for("usd").operating == "OPER" and settings.fee_ids["processing"] == "STRFEE"
+
+
+def test_a_currencys_receipts_go_to_its_clearing_bank(tmp_path, monkeypatch):
+    from tasks.mapping.transforms import TRANSFORMS
+
+    clearing = TRANSFORMS["clearing_bank"].function
+    tables = load_mappings(SHIPPED_DIR)
+    assert clearing("usd", {}, tables) == "MAIN" and clearing("jpy", {}, tables) == "MAIN"
+    (tmp_path / "payouts.yaml").write_text("banks:\n  default: {operating: OPER}\n"
+                                           "  jpy: {clearing: STRJPY, operating: OPJPY, group_prefix: SY}\n"
+                                           "fee_ids: {processing: A, dispute: B, currency_conversion: C, other: D}\n")
+    monkeypatch.setenv("MAPPINGS_DIR", str(tmp_path))
+    assert clearing("jpy", {}, tables) == "STRJPY" and clearing("usd", {}, tables) == "MAIN"
+    (tmp_path / "payouts.yaml").unlink()
+    assert clearing("jpy", {}, tables) == "MAIN"  # no payouts.yaml: defaults.yaml's bank, as before
