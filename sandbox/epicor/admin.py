@@ -7,7 +7,9 @@ events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POS
 the REST call counts; ``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
 accountant would (documents marked posted, the group removed); ``DELETE reference/<set>/<code>``
 removes a row of reference data (``Parts``, ``Reasons`` as ``<type>/<code>``, ``Currencies``, ``Terms``,
-``BankAccts``, ``Companies``) to show a site missing it. Bodies are JSON whatever the
+``BankAccts``, ``Companies``, ``BankFees``, ``JrnlCodes``, ``GLBooks``, ``COAs``, ``GLAccounts`` as
+``<COACode>/<GLAccount1>``) to show a site missing it; ``GET bank/<BankAcctID>`` the bank's register
+(``registers.py``). Bodies are JSON whatever the
 Content-Type says; a bad body is a 400 with the same error shape as the REST API.
 """
 
@@ -22,6 +24,7 @@ from .documents.groups import POSTED_WITH, post_group
 from .errors import api_error
 from .events import SETTING_NAMES
 from .reference import REMOVABLE, reference_key
+from .registers import bank_register
 from .responses import json_response
 from .schema import DUMP_ORDER, ENTITY_SETS
 from .seed import add_part
@@ -49,6 +52,8 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
         bp.add_url_rule(PREFIX + rule, endpoint, view, methods=[method])
     bp.add_url_rule(PREFIX + "/groups/<set_name>/<group_id>/post", "admin_groups_post",
                     lambda set_name, group_id: _post_group(state, set_name, group_id), methods=["POST"])
+    bp.add_url_rule(PREFIX + "/bank/<bank_id>", "admin_bank_register",
+                    lambda bank_id: json_response(bank_register(state, bank_id)), methods=["GET"])
     bp.add_url_rule(PREFIX + "/reference/<set_name>/<path:code>", "admin_reference_delete",
                     lambda set_name, code: _remove_reference(state, set_name, code), methods=["DELETE"])
 

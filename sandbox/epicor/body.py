@@ -44,8 +44,18 @@ def parse_body(raw: bytes, entity_set: EntitySet) -> dict[str, Any]:
         raise deserialize_error(entity_set.table, "", f"Invalid JSON: {exc}.") from exc
     if not isinstance(document, dict):
         raise deserialize_error(entity_set.table, "", "The body must be a single JSON object.")
+    return typed_row(document, entity_set)
+
+
+def typed_row(document: dict[str, Any], entity_set: EntitySet) -> dict[str, Any]:
+    """A decoded JSON object (numbers as ``Decimal``) as ``{column: typed value}``, strictly as a body."""
     columns = COLUMNS[entity_set.table]
     return {name: _typed(entity_set, columns, name, value) for name, value in document.items()}
+
+
+def decode_json(raw: bytes) -> Any:
+    """JSON with every non-integer number as an exact ``Decimal``; NaN and Infinity are refused."""
+    return json.loads(raw or b"null", parse_float=Decimal, parse_constant=_reject_constant)
 
 
 def _typed(entity_set: EntitySet, columns: dict[str, str], name: str, value: Any) -> Any:

@@ -18,9 +18,10 @@ from typing import Any
 
 from .errors import odata_error
 from .filters import compile_filter, unknown_property
-from .lexer import TokenStream
+from .lexer import Token, TokenStream
 from .schema import COLUMNS, EntitySet
 
+_BOOLEANS = {"true": True, "false": False}
 _OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", "$inlinecount", "$format"}
 
 
@@ -72,7 +73,9 @@ def _key_list(stream: TokenStream) -> tuple[tuple, tuple]:
         token = stream.next()
         if token.kind == "name" and stream.accept("punct", "="):
             key_name, token = token.value, stream.next()
-        if token.kind not in ("str", "num"):
+        if token.kind == "name" and token.value in _BOOLEANS:  # Voided in BankTrans('EPIC06','MAIN',3,false)
+            token = Token("bool", _BOOLEANS[token.value], token.text)
+        if token.kind not in ("str", "num", "bool"):
             raise stream.error(f"Expected a key value, found '{token.text}'")
         values.append(token.value)
         names.append(key_name)
@@ -101,7 +104,8 @@ def _named_keys(entity_set: EntitySet, path: ResourcePath) -> dict[str, Any]:
 
 
 def _key_value(name: str, value: Any, kind: str) -> Any:
-    fits = isinstance(value, str) if kind == "str" else isinstance(value, int)
+    fits = {"str": isinstance(value, str), "bool": isinstance(value, bool)}.get(
+        kind, isinstance(value, int) and not isinstance(value, bool))
     if not fits:
         raise odata_error(f"The key value '{value}' is not valid for property '{name}'.")
     return value

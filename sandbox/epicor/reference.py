@@ -87,11 +87,14 @@ def seed_setup(store: RowStore, company: str) -> None:
 
 # Sets a test may remove a row from, and how a code in the URL becomes the row's key.
 REMOVABLE: dict[str, str] = {"Parts": "PartNum", "Reasons": "ReasonType/ReasonCode", "Currencies": "CurrencyCode",
-                             "Terms": "TermsCode", "BankAccts": "BankAcctID", "Companies": "Company1"}
+                             "Terms": "TermsCode", "BankAccts": "BankAcctID", "Companies": "Company1",
+                             "BankFees": "BankFeeID", "JrnlCodes": "JournalCode", "GLBooks": "BookID",
+                             "COAs": "COACode", "GLAccounts": "COACode/GLAccount1"}
+_TWO_PART = ("Reasons", "GLAccounts")  # codes given as ``<first key>/<second key>``
 
 
 def reference_key(set_name: str, company: str, code: str) -> tuple:
     """The key of the row ``code`` names in ``set_name`` (``A/OTHER`` for a reason: type, then code)."""
     if set_name == "Companies":
         return (code,)
-    return (company, *code.split("/", 1)) if set_name == "Reasons" else (company, code)
+    return (company, *code.split("/", 1)) if set_name in _TWO_PART else (company, code)

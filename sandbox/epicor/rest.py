@@ -8,8 +8,9 @@ entity set (service name case-insensitive) else 404; then the verb: GET list / G
 ``Parent(keys)/Children``, POST to a set (201 + row), PATCH by key (204). Other verbs, and writes to
 read-only sets (Parts, Reasons), are 405. POST/PATCH need ``Content-Type: application/json`` (415).
 A committed create may then be held back for ``timeout_seconds`` (``commit_then_timeout_rate``).
-Committed customer and sales-order writes are handed to the event outbox (``events.py``) after the
-transaction, so sending never holds the store's lock.
+Custom methods (contract §4b: bank funds transfers, posting processes) go to ``methods.py`` before
+any entity set is looked up. Committed customer and sales-order writes are handed to the event
+outbox (``events.py``) after the transaction, so sending never holds the store's lock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .body import json_object, parse_body
 from .documents import create_row, update_row
 from .errors import api_error, business_error, license_error, not_found_error, server_error
 from .filters import required_equalities
+from .methods import Method, find_method, is_method_service
+from .methods import call as call_method
 from .query import (
     QueryOptions,
     ResourcePath,
@@ -70,8 +73,23 @@ class RestApi:
         target = Target(version, self._company(version, path_company), service,
                         self._base_url(version, path_company, service))
         path = parse_resource(resource)
+        method = find_method(service, path.set_name)
+        if method is not None or (is_method_service(service) and not is_known_service(service)):
+            return self._method(service, path, method)
         entity_set = self._entity_set(service, path)
         return self._dispatch(target, entity_set, path)
+
+    def _method(self, service: str, path: ResourcePath, method: Method | None) -> Response:
+        """A custom method of contract §4b (``methods.py``); a committed write may then be held back."""
+        if method is None or path.has_key or path.child is not None:
+            raise api_error(404, f"Method '{path.set_name}' was not found in service {service}.")
+        verb = "GET" if request.method == "HEAD" else request.method
+        body = self._json_body() if verb == "POST" == method.verb else b""
+        answer = call_method(self.state, method, verb, body)
+        delay = self.state.faults.draw_commit_timeout() if method.writes else None
+        if delay:
+            time.sleep(delay)
+        return json_response(answer)
 
     def _entry_faults(self) -> None:
         latency = self.state.faults.latency_seconds()

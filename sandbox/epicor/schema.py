@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .payout_columns import PAYOUT_COLUMNS
+
 
 def _columns(*specs: str) -> dict[str, str]:
     """``"Name:type"`` strings to an ordered ``{name: type}`` map."""
@@ -160,6 +162,10 @@ COLUMNS: dict[str, dict[str, str]] = {
 for _table, _ud in UD_COLUMNS.items():
     COLUMNS[_table] |= _columns(*_ud)
 
+# The payout tables of contract §4b carry every column of the reference schema (payout_columns.py).
+for _table, _specs in PAYOUT_COLUMNS.items():
+    COLUMNS[_table] = _columns(*_specs)
+
 _SYSTEM = ("SysRevID", "SysRowID", "BitFlag", "RowMod")
 
 COMPUTED: dict[str, frozenset[str]] = {
@@ -184,6 +190,19 @@ COMPUTED: dict[str, frozenset[str]] = {
                     "DocNewBalance", "FullyPaid", "OrderNum", "InvDueDate"),
         "Reason": (),
         "Company": (), "Currency": (), "Terms": (), "BankAcct": (),
+        # Payout tables (contract §5b): what the server fills whatever is sent. Fiscal fields, TranAmt,
+        # TransAmt and GLPosted are not here: a value sent for them must agree, so the rules see them.
+        "BankGrp": ("CreatedBy", "ActiveUserID", "BankAcctIDDescription", "BankAcctIDBankName",
+                    "BankCurrencyDesc"),
+        "BankTran": ("SourceModule", "EntryPerson", "EntryDate", "EntryTime", "JournalCode",
+                     "JournalNum", "HeadNum", "BankFeeIDDescription"),
+        "GLJrnGrp": ("CreatedBy", "ActiveUserID", "Posted"),
+        "GLJrnHed": ("TotDebit", "TotCredit", "Balance", "Posted", "PostedDate", "EnteredBy",
+                     "CreateDate"),
+        "GLJrnDtlMnl": ("Posted", "PostedDate", "PostedBy"),
+        **{table: () for table in ("BankFundsTransfer", "BankFee", "GLJrnDtl", "JrnlCode", "GLBook",
+                                   "COA", "GLAccount", "FiscalPer", "GLBookPer", "BankAdjPostParam",
+                                   "BankFundPostParam")},
     }.items()
 }
 
@@ -195,6 +214,11 @@ MONEY: dict[str, tuple[str, ...]] = {
     "CashHead": ("DocTranAmt",),
     "CashDtl": ("DocTranAmt", "DocDiscount"),
 }
+
+
+# The key of a GL journal header (GLJournalEntries); its lines add JournalLine before FiscalCalendarID.
+JOURNAL_KEYS = ("Company", "BookID", "FiscalYear", "FiscalYearSuffix", "JournalCode", "JournalNum",
+                "FiscalCalendarID")
 
 
 @dataclass(frozen=True)
@@ -237,6 +261,30 @@ ENTITY_SETS: dict[str, EntitySet] = {es.name: es for es in (
     EntitySet("Currencies", "Erp.BO.CurrencySvc", "Currency", ("Company", "CurrencyCode"), read_only=True),
     EntitySet("Terms", "Erp.BO.TermsSvc", "Terms", ("Company", "TermsCode"), read_only=True),
     EntitySet("BankAccts", "Erp.BO.BankAcctSvc", "BankAcct", ("Company", "BankAcctID"), read_only=True),
+    # Payouts (contract §4b): bank adjustments and the bank register, GL journals, their reference data.
+    EntitySet("BankFees", "Erp.BO.BankFeeSvc", "BankFee", ("Company", "BankFeeID"), read_only=True),
+    EntitySet("BankAdjEntries", "Erp.BO.BankAdjEntrySvc", "BankGrp", ("Company", "GroupID"),
+              children=("BankTrans",)),
+    EntitySet("BankTrans", "Erp.BO.BankAdjEntrySvc", "BankTran",
+              ("Company", "BankAcctID", "TranNum", "Voided")),
+    EntitySet("GLJrnGrps", "Erp.BO.GLJrnGrpSvc", "GLJrnGrp", ("Company", "GroupID")),
+    EntitySet("GLJournalEntries", "Erp.BO.GLJournalEntrySvc", "GLJrnHed", JOURNAL_KEYS,
+              children=("GLJrnDtlMnls",)),
+    EntitySet("GLJrnDtlMnls", "Erp.BO.GLJournalEntrySvc", "GLJrnDtlMnl",
+              (*JOURNAL_KEYS[:-1], "JournalLine", "FiscalCalendarID")),
+    EntitySet("GLJrnDtls", "Erp.BO.GLJrnDtlSvc", "GLJrnDtl", (*JOURNAL_KEYS[:-1], "JournalLine"),
+              read_only=True),
+    EntitySet("GLBooks", "Erp.BO.GLBookSvc", "GLBook", ("Company", "BookID"), read_only=True),
+    EntitySet("COAs", "Erp.BO.COASvc", "COA", ("Company", "COACode"), read_only=True),
+    EntitySet("GLAccounts", "Erp.BO.GLAccountSvc", "GLAccount", ("Company", "COACode", "GLAccount1"),
+              read_only=True),
+    EntitySet("FiscalPers", "Erp.BO.FiscalCalSvc", "FiscalPer",
+              ("Company", "FiscalCalendarID", "FiscalYear", "FiscalYearSuffix", "FiscalPeriod"),
+              read_only=True),
+    EntitySet("GLBookPerSearches", "Erp.BO.GLBookPerSearchSvc", "GLBookPer",
+              ("Company", "BookID", "FiscalCalendarID", "FiscalYear", "FiscalYearSuffix", "FiscalPeriod"),
+              read_only=True),
+    EntitySet("JrnlCodes", "Erp.BO.JrnlCodeSvc", "JrnlCode", ("Company", "JournalCode"), read_only=True),
 )}
 
 DUMP_ORDER = ("Customers", "SalesOrders", "OrderDtls", "ARInvoices", "InvcDtls", "CashRecs",

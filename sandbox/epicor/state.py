@@ -14,6 +14,7 @@ from typing import Any
 from .documents import WriteContext
 from .events import EventEmitter
 from .faults import FaultSwitches
+from .payout_reference import seed_payout_setup
 from .reference import seed_setup
 from .seed import seed
 from .stats import CallStats
@@ -39,6 +40,7 @@ class EpicorState:
         if self.store.get_meta("seeded") is None:
             seed(self.store, company)
         seed_setup(self.store, company)
+        seed_payout_setup(self.store, company)
 
     def reset(self) -> None:
         """Wipe and reseed the data; clear statistics, faults and settings."""
@@ -46,6 +48,7 @@ class EpicorState:
             self.store.wipe()
             seed(self.store, self.company)
             seed_setup(self.store, self.company)
+            seed_payout_setup(self.store, self.company)
         self.stats.reset()
         self.faults.reset()
         self.events.reset()

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import api_error, business_error, not_found_error
 from ..schema import COMPUTED, EntitySet, blank_row
 from ..store import Txn
-from . import cash, customers, groups, invoices, orders
+from . import bank, cash, customers, groups, invoices, orders
 from .common import WriteContext
 
 Create = Callable[[Txn, WriteContext, dict, dict], dict]
@@ -30,6 +30,8 @@ WRITERS: dict[str, tuple[Create, Update]] = {
     "CashGrps": (groups.create_cash_group, groups.update_cash_group),
     "CashRecs": (cash.create_header, cash.update_header),
     "CashDtls": (cash.create_line, cash.update_line),
+    "BankAdjEntries": (bank.create_group, bank.update_group),
+    "BankTrans": (bank.create_adjustment, bank.update_adjustment),
 }
 
 __all__ = ["WriteContext", "create_row", "update_row"]

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import business_error
 from ..reference import BASE_CURRENCY
 from ..store import Txn
+from .bank import sync_receipt_row
 from .common import (
     WriteContext,
     amount,
@@ -52,6 +53,7 @@ def create_header(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) 
     assign_line(txn, row, "HeadNum", "CashRecs", Company=ctx.company, GroupID=row["GroupID"])
     stored = insert_new(txn, "CashRecs", row)
     recompute_cash_group(txn, ctx.company, row["GroupID"])
+    sync_receipt_row(txn, stored)  # the receipt's row in its bank's register (contract §5b)
     return stored
 
 
@@ -68,6 +70,7 @@ def update_header(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any],
                              "DocTranAmt")
     txn.update("CashRecs", row)
     recompute_receipt(txn, row)
+    sync_receipt_row(txn, row)
 
 
 def _validate_header(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from ..dates import fiscal_fields, today
 from ..errors import business_error
 from ..store import RowStore, Txn
+from .bank import post_receipt_rows
 from .common import WriteContext, bank_or_fail, group_id_or_fail, insert_new, text
 
 INVOICE_GROUP, CASH_GROUP = "InvcGrp", "CashGrp"
@@ -124,5 +125,7 @@ def post_group(store: RowStore, company: str, set_name: str, group_id: str) -> d
             for row in rows:
                 txn.update(documents, {**row, "Posted": True})
             posted[documents] = len(rows)
+        if set_name == "CashGrps":
+            post_receipt_rows(txn, company, group_id)  # the receipts' bank rows are posted with them
     store.remove(set_name, (company, group_id))
     return posted
