@@ -103,20 +103,12 @@ def public(record: dict[str, Any], fields: tuple[str, ...] | None = None) -> dic
     return shaped
 
 
-# -- the history, when its package and database are there ------------------------------------------
-def history_queries() -> ModuleType | None:
-    try:
-        from history import queries
-    except ImportError:
-        return None
-    return queries
+# -- the history ---------------------------------------------------------------------------------------
+def from_history(call: Callable[[ModuleType], T]) -> T:
+    """``call(history.queries)``, or HistoryUnavailable when its database fails (the caller answers 503 or
+    says so on the page). Imported on first use: the receiver's requests never read the history."""
+    from history import queries
 
-
-def from_history(call: Callable[[ModuleType], T], default: T) -> T:
-    """``call(history.queries)``; ``default`` without the history package; HistoryUnavailable if it fails."""
-    queries = history_queries()
-    if queries is None:
-        return default
     try:
         return call(queries)
     except Exception as exc:  # noqa: BLE001 - any database error: the caller answers 503 or says so on the page
@@ -128,8 +120,8 @@ def event_view(event_id: str) -> dict[str, Any] | None:
     """An event as ``GET /api/events/<id>`` gives it: the working record plus its history."""
     record = event_status(event_id)
     try:
-        detail = from_history(lambda q: q.event_detail(event_id), None)
-        actions: list[dict[str, Any]] = from_history(lambda q: q.operator_actions(target=event_id), [])
+        detail = from_history(lambda q: q.event_detail(event_id))
+        actions: list[dict[str, Any]] = from_history(lambda q: q.operator_actions(target=event_id))
     except HistoryUnavailable:
         if record is None:
             raise
@@ -202,7 +194,7 @@ def events() -> tuple[Response, int]:
         raise BadParameter(f"state must be one of {', '.join(sorted(STATES))}")
     flow, q, before, limit = text_arg("flow"), text_arg("q"), time_arg("before"), limit_arg()
     found: list[dict[str, Any]] = from_history(
-        lambda h: h.list_events(state=state, flow=flow, q=q, limit=limit, before=before), [])
+        lambda h: h.list_events(state=state, flow=flow, q=q, limit=limit, before=before))
     return jsonify({"events": found, "count": len(found)}), 200
 
 
@@ -219,7 +211,7 @@ def event(event_id: str) -> tuple[Response, int]:
 @bp.get("/search")
 def search() -> tuple[Response, int]:
     q = text_arg("q", required=True) or ""
-    found: dict[str, Any] = from_history(lambda h: h.search(q), {"events": [], "documents": []})
+    found: dict[str, Any] = from_history(lambda h: h.search(q))
     if not found.get("events"):
         found = {**found, "events": _exact_event(q)}
     return jsonify({"q": q, **found}), 200
@@ -236,9 +228,7 @@ def stats() -> tuple[Response, int]:
     window = text_arg("window") or "24h"
     if window not in WINDOWS:
         raise BadParameter("window must be one of 1h, 24h, 30d")
-    empty = {"counts": {}, "latency": {"p50": None, "p95": None}, "amounts": {}, "per_minute": [],
-             "per_day": [], "epicor_errors": {}}
-    return jsonify({"window": window, **from_history(lambda h: h.stats(window), empty)}), 200
+    return jsonify({"window": window, **from_history(lambda h: h.stats(window))}), 200
 
 
 # -- dead letters ----------------------------------------------------------------------------------
@@ -309,7 +299,7 @@ def dlq_group_discard(key: str) -> tuple[Response, int]:
 @bp.get("/mappings/changes")
 def mapping_changes() -> tuple[Response, int]:
     mapping, limit = text_arg("mapping"), limit_arg(default=100, most=1000)
-    changes: list[dict[str, Any]] = from_history(lambda queries: queries.mapping_changes(mapping, limit), [])
+    changes: list[dict[str, Any]] = from_history(lambda queries: queries.mapping_changes(mapping, limit))
     return jsonify({"changes": changes, "count": len(changes)}), 200
 
 

@@ -30,9 +30,9 @@ def search() -> tuple[str, int]:
     problem = None
     try:
         if q:
-            found = from_history(lambda h: h.search(q), found)
+            found = from_history(lambda h: h.search(q))
         else:
-            found["events"] = from_history(lambda h: h.list_events(state=state, flow=flow, limit=50), [])
+            found["events"] = from_history(lambda h: h.list_events(state=state, flow=flow, limit=50))
     except HistoryUnavailable:
         problem = "The history cannot be read right now; only an exact event id is looked up."
     if q and not found.get("events"):
