@@ -19,7 +19,6 @@ from typing import Any
 from tasks.mapping.address import clean_text
 from tasks.mapping.currency import minor_to_decimal
 from tasks.mapping.disputes import dispute_state
-from tasks.mapping.invoices import billed_lines, invoice_cust_num, payer_of
 from tasks.mapping.order_to_cash import (
     amount_paid,
     customer_section,
@@ -120,7 +119,10 @@ def billed(bill: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
     advance billing (``invoice_type`` ``Adv``, no ``own_currency``: the order's); a line whose item names one of
     that order's lines carries ``order_line`` and ``order_num``. Each line: ``number``, ``part``,
     ``description``, ``quantity``, ``unit_price``, ``order_line``, ``order_num``."""
-    return billed_lines(bill, tables)
+    from tasks.mapping import invoices  # on first use: it reads Stripe ids with a connector's helper, and the
+    # web process loads this registry (preview, check) without loading any connector
+
+    return invoices.billed_lines(bill, tables)
 
 
 @builder("invoice_payer", "The invoice's customer: how to find or create it")
@@ -128,8 +130,10 @@ def invoice_payer(bill: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
     """As ``payer`` for a payment, for the invoice's Stripe customer (or the invoice's own contact when it has
     none), with the invoice's ``epicor_cust_num`` metadata first in ``match``. An invoice of an Epicor order is
     posted to that order's customer whatever this says: post reads the order."""
-    found = payer(payer_of(bill), tables)
-    cust_num = invoice_cust_num(bill)
+    from tasks.mapping import invoices  # on first use, as in ``billed``
+
+    found = payer(invoices.payer_of(bill), tables)
+    cust_num = invoices.invoice_cust_num(bill)
     if cust_num:
         found["match"] = {**found["match"], "cust_num": cust_num}
     return found
