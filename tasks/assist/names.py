@@ -47,14 +47,14 @@ EPICOR: dict[str, dict[str, float]] = {
     "Discount": {"discount": 1}, "TotalCharges": {"freight": 0.6}, "TotalMisc": {"freight": 0.5},
     "CCFreight": {"freight": 0.8}, "UnitPrice": {"amount_unit": 1}, "ListPrice": {"amount_unit": 0.7},
     "ExtPrice": {"amount_line": 1}, "ExtPriceDtl": {"amount_line": 1}, "TotalPrice": {"amount_line": 0.8},
-    "InvoiceBal": {"amount_due": 1}, "AppliedAmt": {"amount_paid": 0.8}, "BankFeeAmt": {"fee": 1},
+    "InvoiceBal": {"amount_balance": 1}, "AppliedAmt": {"amount_paid": 0.8}, "BankFeeAmt": {"fee": 1},
     "SellingShipQty": {"quantity": 1}, "OrderQty": {"quantity": 1}, "SellingQuantity": {"quantity": 1},
     "OurShipQty": {"quantity": 0.8}, "Quantity": {"quantity": 1}, "SellingOrderQty": {"quantity": 1},
     "PartNum": {"product": 1}, "XPartNum": {"product": 0.6}, "PartDescription": {"product_name": 1},
     "LineDesc": {"description": 1}, "Description": {"description": 1}, "CommentText": {"comment": 1},
     "Comment": {"comment": 1}, "OrderComment": {"comment": 1}, "InvoiceComment": {"comment": 1},
     "ShipComment": {"comment": 0.4}, "DNComments": {"comment": 0.3},
-    "Reference": {"reference": 1}, "CheckRef": {"payment_ref": 1}, "TranRef": {"reference": 1},
+    "Reference": {"reference": 1}, "CheckRef": {"payment_ref": 1}, "TranRef": {"payment_ref": 0.9},
     "LegalNumber": {"doc_number": 1}, "TermsCode": {"terms": 1}, "BankAcctID": {"bank_account": 1},
     "ToBankAcctID": {"bank_account": 0.8}, "TaxExempt": {"tax_exempt": 1}, "CustURL": {"url": 1},
     "LangNameID": {"language": 1}, "ReasonCode": {"reason": 1}, "ReasonType": {"reason": 0.5},
@@ -81,7 +81,7 @@ STRIPE: dict[str, dict[str, float]] = {
     "currency": {"currency": 1}, "default_currency": {"currency": 0.8},
     "amount": {"amount": 1}, "amount_total": {"amount_total": 1}, "total": {"amount_total": 1},
     "amount_paid": {"amount_paid": 1}, "amount_captured": {"amount_paid": 0.9},
-    "amount_received": {"amount_paid": 0.9}, "amount_due": {"amount_due": 1}, "amount_remaining": {"amount_due": 0.8},
+    "amount_received": {"amount_paid": 0.9}, "amount_due": {"amount_due": 1}, "amount_remaining": {"amount_balance": 1},
     "subtotal": {"amount_subtotal": 1}, "amount_subtotal": {"amount_subtotal": 1}, "net": {"amount_net": 1},
     "fee": {"fee": 1}, "application_fee_amount": {"fee": 0.4}, "amount_tax": {"tax": 1}, "tax": {"tax": 1},
     "amount_discount": {"discount": 1}, "discount_amount": {"discount": 1}, "amount_shipping": {"freight": 1},
@@ -128,6 +128,9 @@ TABLE_CONCEPTS: dict[tuple[str, str], dict[str, float]] = {
     ("Part", "PartNum"): {"kind:product": 1, "product": 1},
     ("Part", "PartDescription"): {"product_name": 1, "name": 1},
     ("Part", "UnitPrice"): {"amount_unit": 1, "amount": 0.9},
+    # money reaches the bank on the payout's arrival date, not the day it was created
+    ("BankTran", "TranDate"): {"date_arrival": 1, "date_created": 0.85},
+    ("BankFundsTransfer", "TranDate"): {"date_arrival": 1, "date_created": 0.85},
 }
 
 # Related concepts match with a lower weight (symmetric).
@@ -139,9 +142,10 @@ _RELATED: dict[tuple[str, str], float] = {
     ("amount_total", "amount_paid"): 0.88, ("amount_total", "amount_due"): 0.8, ("amount_total", "amount_subtotal"): 0.7,
     ("amount_total", "amount_line"): 0.6, ("amount_paid", "amount_due"): 0.75, ("amount_line", "amount_subtotal"): 0.8,
     ("amount_unit", "amount_line"): 0.6, ("amount_net", "amount_paid"): 0.7, ("amount_paid", "amount_refunded"): 0.4,
-    ("amount_total", "amount_refunded"): 0.4,
+    ("amount_total", "amount_refunded"): 0.4, ("amount_balance", "amount_due"): 0.85,
+    ("amount_balance", "amount_total"): 0.6, ("amount", "amount_balance"): 0.6,
     ("description", "comment"): 0.9, ("description", "product_name"): 0.6, ("name", "product_name"): 0.85,
-    ("description", "reason"): 0.4, ("comment", "reason"): 0.6,
+    ("description", "reason"): 0.5, ("comment", "reason"): 0.7,
     ("email", "name"): 0.1, ("phone", "fax"): 0.4,
     ("date_created", "date_due"): 0.3, ("date_created", "date_arrival"): 0.6, ("date_created", "date_available"): 0.5,
     ("date_due", "date_arrival"): 0.3,
@@ -151,8 +155,11 @@ _RELATED: dict[tuple[str, str], float] = {
 }
 RELATED: dict[tuple[str, str], float] = {**_RELATED, **{(b, a): w for (a, b), w in _RELATED.items()}}
 
-# A target concept that is a reference to a kind (``kind:customer``) matches a Stripe id of that kind.
-ID_CONCEPTS = {"external_id": 0.9, "payment_ref": 0.9, "reference": 0.75, "doc_number": 0.4, "po": 0.3}
+# How well an object's own id (``id:``) or a reference to another object (``ref:``) fills a reference column:
+# an object's own id is its external id or payment reference; "Reference" usually names another object
+# (a refund's receipt refers to the charge it returns).
+ID_CONCEPTS = {"external_id": 0.9, "payment_ref": 0.9, "reference": 0.6, "doc_number": 0.4, "po": 0.3}
+REF_CONCEPTS = {"external_id": 0.5, "payment_ref": 0.55, "reference": 0.85, "doc_number": 0.3, "po": 0.3}
 
 
 def concept_match(source: dict[str, float], target: dict[str, float]) -> tuple[float, str, str]:
@@ -165,10 +172,12 @@ def concept_match(source: dict[str, float], target: dict[str, float]) -> tuple[f
                 weight = 1.0
             elif have.startswith("id:") and want in ID_CONCEPTS:
                 weight = ID_CONCEPTS[want]
-            elif have.startswith("ref:") and want in ID_CONCEPTS:
-                weight = ID_CONCEPTS[want] * 0.8
-            if want.startswith("kind:") and have.startswith("ref:") and REF_KINDS.get(have) == want[5:]:
-                weight = 1.0
+            elif have.startswith("ref:") and want in REF_CONCEPTS:
+                weight = REF_CONCEPTS[want] * (0.6 if have == "ref:txn" else 1.0)  # a ledger entry, not a document
+            if have.startswith("ref:") and REF_KINDS.get(have) in (want, want[5:]):
+                weight = 1.0  # a product reference is a part number, a customer reference the customer
+            if have == "id:product" and want == "product":
+                weight = 0.9
             score = weight * want_strength * have_strength
             if score > best[0]:
                 best = (score, have, want)
@@ -315,6 +324,6 @@ def _stripe_role(parents: list[str], leaf: str) -> str | None:
         return "ship"
     if "billing" in joined or "customer_address" in joined or "customer_details" in joined:
         return "bill"
-    if "owner" in parents or "evidence" in parents or "source" in parents:
+    if {"owner", "evidence", "source", "plan"} & set(parents):  # copies, evidence, the legacy plan object
         return "other"
     return "main" if parents[1:] in ([], ["address"]) else None

@@ -166,7 +166,7 @@ def score(source: _Read, wanted: FieldName, target: Target, target_text: str, ve
         return None
     total = name_part + _value_score(source, wanted, reasons) + _type_score(source, wanted, target, reasons)
     total += _role_score(source.name, wanted, reasons) + _shape_score(source.name, target)
-    total += _learned_score(verdict, reasons)
+    total += _metadata_score(source, wanted, reasons) + _learned_score(verdict, reasons)
     if total < MIN_SCORE:
         return None
     if wanted.variant in ("report", "global", "display"):
@@ -254,6 +254,8 @@ ROLE_SCORES = {("bill", "bill"): 0.1, ("ship", "ship"): 0.12, ("main", "main"): 
 
 
 def _role_score(source: FieldName, wanted: FieldName, reasons: list[str]) -> float:
+    if source.role == "other":
+        return -0.1  # a card owner's or dispute evidence's copy of a field, rarely the one meant
     if wanted.role is None or source.role is None:
         return -0.02 if wanted.role in ("ship", "bill") and source.role is None else 0.0
     found = ROLE_SCORES.get((wanted.role, source.role), -0.1)
@@ -271,6 +273,18 @@ def _shape_score(source: FieldName, target: Target) -> float:
     if line_table and source.in_list:
         penalty += 0.05
     return penalty
+
+
+def _metadata_score(source: _Read, wanted: FieldName, reasons: list[str]) -> float:
+    """A site's own metadata key named like the column (``metadata.po_number`` for PONum) is a deliberate
+    choice: it outranks a Stripe field that only shares the concept."""
+    if ".metadata." not in f".{source.name.path}" or not wanted.tokens:
+        return 0.0
+    similarity = fuzz.token_set_ratio(" ".join(source.name.tokens[-4:]), " ".join(wanted.tokens)) / 100
+    if similarity < 0.8:
+        return 0.0
+    reasons.append("a metadata key named like this column")
+    return 0.2
 
 
 def _learned_score(verdict: int, reasons: list[str]) -> float:
