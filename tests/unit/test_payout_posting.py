@@ -44,6 +44,7 @@ class FakeEpicor:
         self.journals: list[dict] = []
         self.lines: list[dict] = []
         self.jgroups: dict[str, dict] = {}
+        self.receipts: list[dict] = []  # CashRecs rows (ExternalID, GroupID, HeadNum, DocTranAmt)
         self.next_tran = 1
         self.faults: dict[str, str] = {}  # "POST BankTrans" -> "fail" | "timeout_after_commit"
         self.calls: list[str] = []
@@ -131,6 +132,9 @@ class FakeEpicor:
 
     # -- GL ------------------------------------------------------------------------------------------
     def gl(self, verb, name, target, body, query):
+        if name in ("CashRecs", "ARInvoices"):
+            rows = self.receipts if name == "CashRecs" else []
+            return 200, {"value": [row for row in rows if self._matches(row, query["$filter"][0])]}
         if name == "GLJrnGrps" and verb == "GET":
             group = self.jgroups.get(target.split("'")[3])
             return (200, group) if group else (404, {"ErrorMessage": "not found"})
@@ -398,3 +402,84 @@ def test_a_currencys_receipts_go_to_its_clearing_bank(tmp_path, monkeypatch):
     assert clearing("jpy", {}, tables) == "STRJPY" and clearing("usd", {}, tables) == "MAIN"
     (tmp_path / "payouts.yaml").unlink()
     assert clearing("jpy", {}, tables) == "MAIN"  # no payouts.yaml: defaults.yaml's bank, as before
+
+
+
+# -- the flow's stages ------------------------------------------------------------------------------
+class FakeStripe:
+    def __init__(self, payout, txns):
+        self.payout_object, self.txns = payout, txns
+
+    def payout(self, payout_id):
+        return dict(self.payout_object)
+
+    def payout_transactions(self, payout_id):
+        return list(self.txns)
+
+    def balance_transaction(self, txn_id):
+        return {"id": txn_id, "created": ARRIVAL + 2 * 86400}
+
+
+def flow_world(ctx):
+    payout = {"id": PO, "amount": 0, "currency": "usd", "arrival_date": ARRIVAL,
+              "status": "paid", "automatic": True, "failure_balance_transaction": None}
+    txns = [{"id": "txn_1", "type": "charge", "amount": 10000, "fee": 320, "net": 9680, "currency": "usd",
+             "reporting_category": "charge", "source": "ch_1",
+             "fee_details": [{"type": "stripe_fee", "amount": 320}]},
+            {"id": "txn_2", "type": "refund", "amount": -1000, "fee": 0, "net": -1000, "currency": "usd",
+             "reporting_category": "refund", "source": "re_1", "fee_details": []},
+            {"id": "txn_p", "type": "payout", "amount": -8680, "fee": 0, "net": -8680, "currency": "usd",
+             "reporting_category": "payout", "source": PO}]
+    payout["amount"] = 8680
+    stripe = FakeStripe(payout, txns)
+    ctx.__dict__["stripe"] = stripe
+    return stripe
+
+
+def run_stages(ctx, event_type="payout.paid"):
+    from tasks.flows.payout_reconciliation import FLOW
+
+    stage_input = {"type": event_type, "object_id": PO}
+    for name in ("fetch", "transform", "validate", "post", "status_update"):
+        stage_input = FLOW.stage(name)(ctx, stage_input)
+    return stage_input
+
+
+def test_the_flow_waits_for_a_missing_sale_then_posts_once_and_reverses_a_failure(ctx, epicor):
+    from tasks.errors import PrerequisiteMissing
+    from tasks.flows import SkipEvent
+    from tasks.flows.payout_reconciliation import load_report
+
+    stripe = flow_world(ctx)
+    epicor.receipts = [{"ExternalID": "re_1", "GroupID": "SC260301", "HeadNum": 2, "DocTranAmt": -10.0}]
+    with pytest.raises(PrerequisiteMissing) as waiting:
+        run_stages(ctx)
+    assert "ch_1" in waiting.value.message and epicor.rows == []
+    assert load_report(PO)["posting"]["status"] == "waiting"
+
+    epicor.receipts.append({"ExternalID": "ch_1", "GroupID": "SC260301", "HeadNum": 1, "DocTranAmt": 100.0})
+    done = run_stages(ctx)
+    assert done["keys"]["posting"] == "posted"
+    assert [doc["kind"] for doc in done["keys"]["documents"]] == ["bank_adjustment", "funds_transfer"]
+    run_stages(ctx)  # the event delivered again
+    assert len(epicor.transfers(PO)) == 1 and len([row for row in epicor.rows if row["BankFeeID"]]) == 1
+    assert epicor.balance("MAIN", PO) == -(3.20 + 86.80)  # with the receipts' 100 - 10 in: zero
+    report = load_report(PO)
+    assert report["posting"]["documents"][1]["TranNum"] == epicor.transfers(PO)[0]
+
+    stripe.payout_object.update(status="failed", failure_balance_transaction="txn_fail")
+    run_stages(ctx, "payout.failed")
+    with pytest.raises(SkipEvent):
+        run_stages(ctx)  # a late payout.paid of a failed payout posts nothing
+    assert len(epicor.transfers(PO + "-R")) == 1
+    assert load_report(PO)["reversal"]["documents"][0]["TranRef"] == PO + "-R"
+
+
+def test_a_payout_failed_before_posting_is_ignored(ctx, epicor):
+    from tasks.flows import SkipEvent
+
+    stripe = flow_world(ctx)
+    stripe.payout_object.update(status="failed", failure_balance_transaction="txn_fail")
+    with pytest.raises(SkipEvent):
+        run_stages(ctx, "payout.failed")
+    assert epicor.rows == []
