@@ -33,7 +33,9 @@ def create_app() -> Flask:
     app.register_blueprint(payouts.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(mappings_api.bp)
+    app.register_blueprint(import_module("app.tables_api").bp)  # lookup tables and flow switches
     app.register_blueprint(import_module("app.designer_api").bp)  # the mapping designer's own endpoints
+    app.register_blueprint(import_module("app.assist_api").bp)  # assisted mapping: suggestions and verdicts
     console.register(app)
     errors.register(app)
     logging.getLogger(__name__).info("receiver ready")
