@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import posting, transfers
+from . import journal_posting, posting, transfers
 from .body import decode_json, typed_row
 from .dates import normalize_date
 from .documents.common import WriteContext
@@ -63,18 +63,14 @@ METHODS: tuple[Method, ...] = (
     Method("Erp.PROC.BankFundPostSvc", "GetNewParameters", "GET", (), posting.new_transfer_parameters),
     Method("Erp.PROC.BankFundPostSvc", "RunDirect", "POST", (("ds", "ds:BankFundPostParam"),),
            posting.post_transfer, writes=True),
+    Method("Erp.BO.GLJrnGrpSvc", "PostGroupJournals", "POST", (("postGroupID", "str"),),
+           journal_posting.post_group_journals, writes=True),
 )
 
 _BY_NAME = {(method.service.lower(), method.name): method for method in METHODS}
 _SERVICES = {method.service.lower() for method in METHODS}
 _KINDS = {"str": "a string", "date": "an ISO date string", "num": "a number", "int": "an integer",
           "bool": "a boolean"}
-
-
-def register(method: Method) -> None:
-    """Add a method (the journal shape adds ``PostGroupJournals`` this way)."""
-    _BY_NAME[(method.service.lower(), method.name)] = method
-    _SERVICES.add(method.service.lower())
 
 
 def find_method(service: str, name: str) -> Method | None:

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import api_error, business_error, not_found_error
 from ..schema import COMPUTED, EntitySet, blank_row
 from ..store import Txn
-from . import bank, cash, customers, groups, invoices, orders
+from . import bank, cash, customers, groups, invoices, journals, orders
 from .common import WriteContext
 
 Create = Callable[[Txn, WriteContext, dict, dict], dict]
@@ -32,6 +32,9 @@ WRITERS: dict[str, tuple[Create, Update]] = {
     "CashDtls": (cash.create_line, cash.update_line),
     "BankAdjEntries": (bank.create_group, bank.update_group),
     "BankTrans": (bank.create_adjustment, bank.update_adjustment),
+    "GLJrnGrps": (journals.create_group, journals.update_group),
+    "GLJournalEntries": (journals.create_header, journals.update_header),
+    "GLJrnDtlMnls": (journals.create_line, journals.update_line),
 }
 
 __all__ = ["WriteContext", "create_row", "update_row"]
