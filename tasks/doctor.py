@@ -229,6 +229,7 @@ def check_epicor(doctor: Doctor) -> None:
     if doctor.mappings is None:
         doctor.add("Epicor codes", SKIP, "the mapping files are not valid (see Configuration)")
         return
+    check_payout_codes(doctor, epicor)
     check_codes(doctor, epicor)
 
 
@@ -307,6 +308,63 @@ def _row_problem(code: Code, row: dict[str, Any] | None) -> str | None:
     if code.kind == "currency" and row.get("Inactive"):
         return "inactive"
     return None
+
+
+def check_payout_codes(doctor: Doctor, epicor: Any) -> None:
+    """The banks, Bank Fee IDs (bank shape) or journal code and GL accounts (journal shape) of payouts.yaml."""
+    from tasks.mapping.payout_settings import load_payout_settings
+
+    settings = load_payout_settings(doctor.settings.mappings_dir, doctor.mappings.bank_account)
+    if not settings.configured:
+        doctor.add("Epicor payout codes", INFO, "no payouts.yaml: payouts are reported, never posted")
+        return
+    try:
+        problems = [*_payout_bank_problems(settings, epicor, checked=doctor.mappings.bank_account),
+                    *(_payout_journal_problems(settings, epicor) if settings.shape == "journal" else [])]
+    except PipelineError as exc:
+        doctor.add("Epicor payout codes", FAIL, f"could not be read: {_error_text(exc)}",
+                   "give the integration user read access to the bank and GL services")
+        return
+    for problem in problems:
+        doctor.add("Epicor payout codes", FAIL, problem, "create it in Epicor or correct mappings/payouts.yaml")
+    if not problems:
+        doctor.add("Epicor payout codes", PASS, f"every bank, fee id and account payouts.yaml names exists "
+                   f"({settings.shape} shape, {'automatic' if settings.post_automatically else 'by hand'})")
+
+
+def _payout_bank_problems(settings: Any, epicor: Any, *, checked: str) -> list[str]:
+    problems = []
+    for bank in [bank for bank in settings.all_banks() if bank != checked]:  # defaults.yaml's: checked above
+        row = epicor.get("Erp.BO.BankAcctSvc", "BankAccts", bank)
+        if row is None or row.get("Closed"):
+            problems.append(f"bank account {bank} is {'missing' if row is None else 'closed'}")
+    if settings.shape == "bank":
+        problems += [f"Bank Fee ID {code} ({name} fees) is missing" for name, code in settings.fee_ids.items()
+                     if epicor.get("Erp.BO.BankFeeSvc", "BankFees", code) is None]
+    return problems
+
+
+def _payout_journal_problems(settings: Any, epicor: Any) -> list[str]:
+    from tasks.epicor.journal import internal_account
+
+    code = epicor.get("Erp.BO.JrnlCodeSvc", "JrnlCodes", settings.journal_code)
+    problems = [] if code and not code.get("SystemJournal") else [
+        f"journal code {settings.journal_code} is {'missing' if code is None else 'a system journal'}"]
+    books = epicor.query("Erp.BO.GLBookSvc", "GLBooks", "MainBook eq true", top=1)
+    coa = str(books[0].get("COACode") or "") if books else ""
+    chart = epicor.get("Erp.BO.COASvc", "COAs", coa) if coa else None
+    if chart is None:
+        return [*problems, "the main book's chart of accounts could not be read"]
+    for name, display in settings.journal_accounts.items():
+        try:
+            account = internal_account(display, str(chart.get("SeparatorChar") or ""))["GLAccount"]
+        except PipelineError as exc:
+            problems.append(f"{name} account: {exc.message}")
+            continue
+        row = epicor.get("Erp.BO.GLAccountSvc", "GLAccounts", coa, account)
+        if row is None or row.get("Active") is False:
+            problems.append(f"GL account {display} ({name}) is {'missing' if row is None else 'inactive'}")
+    return problems
 
 
 def check_catch_all(doctor: Doctor, epicor: Any) -> None:

@@ -45,7 +45,7 @@ def configuration_problems(role: str = "worker") -> list[str]:
         settings = load_settings()
     except ConfigError as exc:
         return [str(exc)]
-    checks: list[Callable[[Settings], None]] = [_stripe, _epicor, _mappings, _retry_policies]
+    checks: list[Callable[[Settings], None]] = [_stripe, _epicor, _mappings, _payouts, _retry_policies]
     if role == "web":  # the receiver verifies signatures; it shares the worker's environment otherwise
         checks.append(_webhook_secrets)
     return [problem for check in checks for problem in _problem(check, settings)]
@@ -85,6 +85,18 @@ def _document_mappings(settings: Settings) -> None:
     problems = check_directory(settings.mappings_dir)
     if problems:
         raise ConfigError("field mappings refused: " + "; ".join(str(problem) for problem in problems))
+
+
+def _payouts(settings: Settings) -> None:
+    """mappings/payouts.yaml (how payouts are posted): every problem named with its key."""
+    from tasks.mapping.payout_settings import load_payout_settings
+    from tasks.mapping.tables import load_mappings
+
+    try:
+        bank_account = load_mappings(settings.mappings_dir).bank_account
+    except PipelineError:
+        return  # the tables themselves are refused: _mappings names why
+    load_payout_settings(settings.mappings_dir, bank_account)
 
 
 def _retry_policies(_: Settings) -> None:

@@ -51,6 +51,10 @@ def serve_epicor(checkup: doc.Doctor, *, missing: tuple[str, ...] = (), rows: di
             extra = next((row for code, row in (rows or {}).items() if url.endswith(f"'{code}')")), {})
             responses.get(url, json={"Company": "EPIC06", **extra})
     responses.get(f"{V2}/Erp.BO.CustomerSvc/Customers", json={"value": []})
+    # mappings/payouts.yaml: the operating bank and the Bank Fee IDs (tasks.doctor.check_payout_codes)
+    fees = [f"Erp.BO.BankFeeSvc/BankFees('EPIC06','{fee}')" for fee in ("STRFEE", "DISPFEE", "FXFEE", "OTHFEE")]
+    for url in ("Erp.BO.BankAcctSvc/BankAccts('EPIC06','OPER')", *fees):
+        responses.get(f"{V2}/{url}", json={"Company": "EPIC06"})
 
 
 def failures(checkup: doc.Doctor) -> list[doc.Check]:
@@ -63,7 +67,8 @@ def test_epicor_passes_when_the_company_and_every_mapped_code_exist(checkup):
     serve_epicor(checkup)
     doc.check_epicor(checkup)
     assert failures(checkup) == []
-    assert [c.name for c in checkup.results if c.status == doc.PASS] == ["Epicor", "Epicor company", "Epicor codes"]
+    assert [c.name for c in checkup.results if c.status == doc.PASS] == ["Epicor", "Epicor company",
+                                                                         "Epicor payout codes", "Epicor codes"]
     catch_all = checkup.results[-1]
     assert catch_all.status == doc.INFO and "creates it" in catch_all.detail
 
@@ -245,3 +250,16 @@ def test_celery_lists_doctor_without_importing_tasks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     short_help, imported = out.strip().splitlines()
     assert short_help.startswith("Pre-flight check") and imported == "False"
+
+
+@responses.activate
+def test_a_missing_payout_fee_id_or_operating_bank_fails_with_what_to_create(checkup):
+    serve_epicor(checkup)
+    responses.replace(responses.GET, f"{V2}/Erp.BO.BankFeeSvc/BankFees('EPIC06','FXFEE')", status=404,
+                      json={"HttpStatus": 404, "ErrorMessage": "Record not found.",
+                            "ErrorType": "Ice.Common.RecordNotFoundException"})
+    responses.replace(responses.GET, f"{V2}/Erp.BO.BankAcctSvc/BankAccts('EPIC06','OPER')",
+                      json={"Company": "EPIC06", "Closed": True})
+    doc.check_epicor(checkup)
+    assert sorted(check.detail for check in failures(checkup)) == [
+        "Bank Fee ID FXFEE (currency_conversion fees) is missing", "bank account OPER is closed"]
