@@ -12,7 +12,10 @@
 site checks its copy before it deploys it, the same check the worker runs at start. ``preview`` reads the
 event's stored Stripe objects from Redis (or Stripe, read-only, when they have expired) and exits 1 when
 any error is found, so a draft can be tried in a script before it is published.
-(``suggest`` joins this group later.)
+
+    suggest --json         read {"source": {"object", "fields": [{path, sample}]}, "target": {"table", "fields"}}
+                           on standard input and print, per target field, the three likeliest sources with a
+                           transform, a confidence (0-1, level high/medium/low) and the reasons; offline.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from tasks.mapping.engine import check_directory
 from tasks.mapping.shapes import SHIPPED_DIR
 
 
-@click.group(name="mapping", help="Field mapping files: check [DIR] | preview EVT_ID [--draft FILE] [--json]")
+@click.group(name="mapping",
+             help="Field mapping files: check [DIR] | preview EVT_ID [--draft FILE] [--json] | suggest --json")
 def main() -> None:
     """Field mapping files (mappings/documents/<flow>/<document>.yaml)."""
 
@@ -76,6 +80,21 @@ def preview(event_id: str, drafts: tuple[Path, ...], as_json: bool) -> None:
     else:
         _print_preview(shown.as_json())
     sys.exit(1 if shown.errors else 0)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the suggestions as JSON (the only output form)")
+def suggest(as_json: bool) -> None:
+    """Suggest sources for target fields (request on standard input); exit 2 when the request is refused."""
+    from tasks.assist.learning import RedisLearned
+    from tasks.assist.service import SuggestRefused, suggest_document
+
+    try:
+        answer = suggest_document(json.loads(sys.stdin.read() or "null"), learned=RedisLearned())
+    except (ValueError, SuggestRefused) as exc:  # a JSON syntax error is a ValueError too
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(answer, indent=2 if not as_json else None, ensure_ascii=False))
 
 
 def _print_preview(shown: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ def _shape_type(kind: str) -> str | None:
 # --- a flow's sources --------------------------------------------------------------------------------
 
 
-def flow_sources(flow: str, site_events: list[Mapping[str, Any]] | None = None) -> list[Source]:
+def flow_sources(flow: str, site_events: Sequence[Mapping[str, Any]] | None = None) -> list[Source]:
     """The sources a flow's document may read: its declared shape plus the keys of ``site_events``
     (fetched objects of this site's recent events), each with up to ``MAX_SAMPLES`` sample values."""
     from tasks.mapping import shapes

@@ -145,7 +145,7 @@ def suggest_mapping(flow: str, document: str, targets: list[str] | None = None,
     sources = catalogue.flow_sources(flow, catalogue.site_events(flow))
     learned = learned or RedisLearned()
     found: list[Suggestion] = []
-    for table, table_targets in wanted.items():
+    for table_targets in wanted.values():
         found.extend(rank(sources, table_targets, learned=learned))
     return {"flow": flow, "document": document, "tables": list(tables),
             "suggestions": [suggestion.as_json() for suggestion in with_provider(found, sources)]}

@@ -22,13 +22,19 @@ POSTAL = (
     re.compile(r"^\d{4,5}$"),  # DE FR AU NL …
     re.compile(r"^\d{3}-\d{4}$"),  # JP
 )
+
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # ISO 3166-1 alpha-2 codes commonly seen in Stripe addresses (a guard, not a registry).
-COUNTRIES = frozenset(
+COUNTRIES = _codes(
     "US CA GB IE FR DE NL BE LU ES PT IT CH AT DK SE NO FI PL CZ SK HU RO BG GR CY MT EE LV LT SI HR AU NZ JP "
-    "SG HK MY TH IN AE SA IL MX BR AR CL CO PE ZA NG KE EG TR CN KR TW PH ID VN IS LI GI".split())
-CURRENCIES = frozenset(
+    "SG HK MY TH IN AE SA IL MX BR AR CL CO PE ZA NG KE EG TR CN KR TW PH ID VN IS LI GI")
+CURRENCIES = _codes(
     "usd eur gbp jpy cad aud nzd chf sek nok dkk pln czk huf ron bgn hkd sgd myr thb inr aed sar ils mxn brl "
-    "ars clp cop pen zar ngn kes egp try cny krw twd php idr vnd isk kwd bhd jod omr tnd".split())
+    "ars clp cop pen zar ngn kes egp try cny krw twd php idr vnd isk kwd bhd jod omr tnd")
 STRIPE_PREFIXES = {"ch": "payment", "py": "payment", "pi": "payment", "cs": "payment", "cus": "customer",
                    "in": "invoice", "il": "line", "ii": "line", "re": "refund", "pyr": "refund", "dp": "dispute",
                    "du": "dispute", "po": "payout", "txn": "txn", "prod": "product", "price": "price",
