@@ -5,10 +5,13 @@
     reconcile PO_ID            rebuild the report now (after late postings), then show it
     recheck                    reconcile again every recent payout whose missing documents are now in
                                Epicor (what the worker's beat task does every PAYOUT_RECHECK_SECONDS)
+    post PO_ID [--dry-run]     post one reconciled payout into Epicor now (mappings/payouts.yaml, even
+                               when post_automatically is false); --dry-run shows the documents it would
+                               create and those already in Epicor, and writes nothing
 
-Reads the reports the ``payout.paid`` flow stores in Redis (``REDIS_URL``); ``reconcile`` also needs
-the Stripe and Epicor settings, like the worker. Exit status 0 when the payout is reconciled, 1 when
-it is not, 2 when there is no report.
+Reads the reports the ``payout.paid`` flow stores in Redis (``REDIS_URL``); ``reconcile`` and ``post``
+also need the Stripe and Epicor settings, like the worker. Exit status 0 when the payout is reconciled
+(``post``: posted), 1 when it is not, 2 when there is no report (``post``: nothing to post).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any
 import click
 
 from tasks.context import context_for
+from tasks.errors import PipelineError
 from tasks.flows import SkipEvent
+from tasks.flows import payout_reconciliation as flow
 from tasks.flows.payout_reconciliation import load_report, recent_reports, reconcile_now
 from tasks.mapping.payouts import TOTALS, report_csv
 
@@ -38,6 +43,28 @@ def _print_report(report: dict[str, Any]) -> None:
         click.echo("Unmatched:")
     for txn in report["unmatched"]:
         click.echo(f"  {txn['id']} {txn['category']:<8} {txn['source'] or '-':<30} {txn['amount']:>10} {txn['note']}")
+    _print_posting(report.get("posting") or {}, "Epicor")
+    _print_posting(report.get("reversal") or {}, "Reversal")
+
+
+def _print_posting(posting: dict[str, Any], title: str) -> None:
+    if posting:
+        click.echo(f"{title}: {posting.get('status')} ({posting.get('shape') or '-'} shape)")
+    for doc in posting.get("documents") or []:
+        click.echo("  " + document_line(doc))
+
+
+def document_line(doc: dict[str, Any]) -> str:
+    """One posted (or planned) document as an accountant finds it in Epicor."""
+    number = doc.get("TranNum") or doc.get("JournalNum") or "-"
+    new = {"True": "created", "False": "already there", "None": "to create"}[str(doc.get("created"))]
+    if doc["kind"] == "bank_adjustment":
+        return (f"bank adjustment {doc['BankAcctID']} TranNum {number} {doc['BankFeeID']} ({doc['category']}) "
+                f"{doc['amount']} group {doc['GroupID']} {new}")
+    if doc["kind"] == "funds_transfer":
+        return (f"funds transfer {doc['from']} -> {doc['to']} TranNum {number} {doc['amount']} "
+                f"ref {doc['TranRef']} {new}")
+    return f"journal {doc.get('Description')} JournalNum {number} group {doc.get('GroupID') or '-'} {new}"
 
 
 def _show(report: dict[str, Any] | None, as_json: bool, as_csv: bool) -> None:
@@ -113,6 +140,41 @@ def recheck_command(as_json: bool) -> None:
         click.echo(f"  {done['payout']}: {done['status']}, {done['unmatched']} unmatched")
     for failed in summary["failed"]:
         click.echo(f"  {failed['payout']}: not reconciled ({failed['reason']})")
+
+
+@main.command("post", help="Post one reconciled payout into Epicor now (or show what it would post).")
+@click.argument("payout_id")
+@click.option("--dry-run", is_flag=True, help="Show the documents it would create; write nothing.")
+def post_command(payout_id: str, dry_run: bool) -> None:
+    ctx = context_for({"id": f"cli-post-{payout_id}", "type": "payout.paid", "object_id": payout_id})
+    try:
+        if dry_run:
+            _print_dry_run(flow.dry_run(ctx, payout_id))
+            return
+        report = reconcile_now(ctx, payout_id, mode="force")
+    except SkipEvent as skipped:
+        click.echo(f"Nothing to post: {skipped}", err=True)
+        sys.exit(2)
+    except PipelineError as error:
+        click.echo(f"Not posted: {error.message}", err=True)
+        sys.exit(1)
+    _print_report(report)
+    sys.exit(0 if (report.get("posting") or {}).get("status") == "posted" else 1)
+
+
+def _print_dry_run(result: dict[str, Any]) -> None:
+    report, plan = result["report"], result["plan"]
+    click.echo(f"Payout {report['payout']}: {report['amount_text']} {report['currency'].upper()} — "
+               f"{report['status'].upper()} (delta {report['delta_text']}); nothing is written (dry run)")
+    for txn in report["unmatched"]:
+        click.echo(f"  unmatched {txn['id']} {txn['source'] or '-'}: {txn['note']}")
+    if plan is None:
+        click.echo("No payouts.yaml: payouts are reported, never posted.")
+        return
+    verb = "would post" if report["status"] == "reconciled" else "would post once it reconciles"
+    click.echo(f"It {verb} ({plan['shape']} shape, dated {plan['date'][:10]}):")
+    for doc in result["documents"]:
+        click.echo("  " + document_line(doc))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,26 @@ def post_reconciled(ctx: Context, plan: Mapping[str, Any]) -> dict[str, Any]:
     return {"status": "posted", "shape": plan["shape"], "documents": posted["documents"], "at": time.time()}
 
 
+def planned_documents(ctx: Context, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The plan's documents, each with what Epicor already holds (``created`` False: there; None: would be
+    created); read-only, for a dry run."""
+    if plan["shape"] == "journal":
+        header = journal.open_header(ctx, plan["Description"])
+        there = header is not None or journal.posted_exists(ctx, plan["Description"])
+        return [{"kind": "journal", "Description": plan["Description"], "GroupID": plan["group"],
+                 "JournalNum": (header or {}).get("JournalNum"), "created": False if there else None,
+                 "lines": plan["lines"]}]
+    done = bank.progress(plan, bank.rows_with(ctx, [plan["payout"]]))
+    documents = [{"kind": "bank_adjustment", "category": adj["category"], "BankFeeID": adj["BankFeeID"],
+                  "BankAcctID": plan["clearing"], "GroupID": plan["group"], "amount": adj["DocTranAmt"],
+                  "TranNum": done["fees"][adj["category"]],
+                  "created": False if done["fees"][adj["category"]] is not None else None}
+                 for adj in plan["adjustments"]]
+    return [*documents, {"kind": "funds_transfer", "TranRef": plan["payout"], "from": plan["clearing"],
+                         "to": plan["operating"], "amount": plan["transfer"]["amount"], "TranNum": done["transfer"],
+                         "created": False if done["transfer"] is not None else None}]
+
+
 def waiting(report: Mapping[str, Any]) -> PrerequisiteMissing:
     """The wait (and, once the budget is spent, the dead letter) naming what is missing."""
     unmatched = report.get("unmatched") or []

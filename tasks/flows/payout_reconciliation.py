@@ -195,6 +195,19 @@ def recent_reports(limit: int = 50) -> list[dict[str, Any]]:
     return [{k: v for k, v in report.items() if k != "transactions"} for report in reports if report]
 
 
+def dry_run(ctx: Context, payout_id: str) -> dict[str, Any]:
+    """What ``payouts post --dry-run`` shows: the report as it would be now, the plan and what of it Epicor
+    already holds. Reads Stripe and Epicor, writes nothing (not even the report)."""
+    stage_input: dict[str, Any] = {"type": "payout.paid", "object_id": payout_id, "mode": "dry_run"}
+    for name in ("fetch", "transform", "validate"):
+        stage_input = FLOW.stage(name)(ctx, stage_input)
+    documents = epicor_documents(ctx, stage_input["references"])
+    report = build_report(stage_input["payout"], stage_input["transactions"], documents, time.time())
+    plan = stage_input["plan"]
+    return {"report": report, "plan": plan,
+            "documents": payout_posting.planned_documents(ctx, plan) if plan else []}
+
+
 def reconcile_now(ctx: Context, payout_id: str, mode: str = "auto") -> dict[str, Any]:
     """Run the stages in this process (the CLI's ``reconcile`` and ``post``, the recheck); returns the
     stored report. ``mode``: ``auto`` posts as payouts.yaml says, ``force`` posts a reconciled payout."""

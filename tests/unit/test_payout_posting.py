@@ -483,3 +483,24 @@ def test_a_payout_failed_before_posting_is_ignored(ctx, epicor):
     with pytest.raises(SkipEvent):
         run_stages(ctx, "payout.failed")
     assert epicor.rows == []
+
+
+def test_the_cli_dry_run_writes_nothing_and_post_posts_a_reconciled_payout(ctx, epicor, monkeypatch):
+    from click.testing import CliRunner
+
+    from tasks import payouts_cli
+
+    flow_world(ctx)
+    epicor.receipts = [{"ExternalID": "re_1", "GroupID": "SC260301", "HeadNum": 2, "DocTranAmt": -10.0},
+                       {"ExternalID": "ch_1", "GroupID": "SC260301", "HeadNum": 1, "DocTranAmt": 100.0}]
+    monkeypatch.setattr(payouts_cli, "context_for", lambda event: ctx)
+    shown = CliRunner().invoke(payouts_cli.main, ["post", PO, "--dry-run"])
+    assert shown.exit_code == 0, shown.output
+    assert "bank adjustment MAIN TranNum - STRFEE (processing) -3.20 group SB260304 to create" in shown.output
+    assert "funds transfer MAIN -> OPER TranNum - 86.80 ref " + PO + " to create" in shown.output
+    assert epicor.rows == [] and epicor.groups == {}
+    posted = CliRunner().invoke(payouts_cli.main, ["post", PO])
+    assert posted.exit_code == 0, posted.output
+    assert "Epicor: posted (bank shape)" in posted.output and len(epicor.transfers(PO)) == 1
+    again = CliRunner().invoke(payouts_cli.main, ["post", PO, "--dry-run"])
+    assert again.output.count("already there") == 2
