@@ -4,6 +4,8 @@
     trigger payment        make a payment in the Stripe emulator and deliver its signed events;
                            --json prints the payment's objects, the delivered events and each delivery
     trigger send           sign and deliver an event file as it is (other API versions, edge cases)
+    trigger payout         pay out the unpaid balance of a currency and deliver payout.created/paid
+    trigger payout-failure PO  fail a paid payout (its amount comes back) and deliver payout.failed
     epicor-event TYPE      sign and send one Epicor event (Customer.Created --cust-num 201, ...)
     epicor-emit on|off     make the Epicor sandbox send events whenever customers / orders change
     faults epicor|stripe   show or switch injected faults
@@ -137,6 +139,23 @@ def _add_trigger(commands: Any) -> None:
     _add_sandbox_url(send)
     _add_delivery_options(send)
     send.set_defaults(run=cmd_trigger_send)
+    payout = kinds.add_parser("payout", help="pay out the balance of one currency and deliver its events")
+    _add_sandbox_url(payout)
+    _add_delivery_options(payout)
+    payout.add_argument("--currency", default="usd")
+    payout.add_argument("--source", action="extend", nargs="+", default=[], metavar="ID",
+                        help="only these ch_/re_/dp_/po_/txn_ transactions (default: every unpaid one)")
+    payout.add_argument("--fx-fee", type=int, help="first book a stripe_fx_fee of this many minor units")
+    payout.add_argument("--api-version", help="render the events for this API version")
+    payout.set_defaults(run=cmd_trigger_payout)
+    failure = kinds.add_parser("payout-failure", help="fail a paid payout and deliver payout.failed")
+    failure.add_argument("payout", help="the po_ id")
+    failure.add_argument("--failure-code", default="account_closed",
+                         choices=["account_closed", "no_account", "insufficient_funds"])
+    _add_sandbox_url(failure)
+    _add_delivery_options(failure)
+    failure.add_argument("--api-version", help="render the events for this API version")
+    failure.set_defaults(run=cmd_trigger_payout_failure)
 
 
 def _add_faults(commands: Any) -> None:
@@ -269,6 +288,45 @@ def _chosen_events(payment: dict[str, Any], types: list[str]) -> list[dict[str, 
     if missing:
         raise CliError(f"the payment produced no {', '.join(missing)} event")
     return [by_type[t] for t in types]
+
+
+def cmd_trigger_payout(args: argparse.Namespace) -> int:
+    """Pay out the unpaid balance (optionally after a currency conversion fee), then deliver its events."""
+    signing_secrets = _secrets(args)
+    sources = list(args.source)
+    if args.fx_fee:
+        fee = _post_json(f"{args.sandbox_url}/_sandbox/stripe/fees",
+                         {"type": "stripe_fx_fee", "amount": args.fx_fee, "currency": args.currency})
+        sources += [fee["balance_transaction"]["id"]] if sources else []
+    body: dict[str, Any] = {"currency": args.currency, **({"sources": sources} if sources else {})}
+    if args.api_version:
+        body["api_version"] = args.api_version
+    return _deliver_scenario(args, signing_secrets, _post_json(f"{args.sandbox_url}/_sandbox/stripe/payouts", body))
+
+
+def cmd_trigger_payout_failure(args: argparse.Namespace) -> int:
+    """Fail a paid payout in the Stripe emulator, then deliver payout.updated and payout.failed."""
+    signing_secrets = _secrets(args)
+    body: dict[str, Any] = {"failure_code": args.failure_code}
+    if args.api_version:
+        body["api_version"] = args.api_version
+    url = f"{args.sandbox_url}/_sandbox/stripe/payouts/{args.payout}/fail"
+    return _deliver_scenario(args, signing_secrets, _post_json(url, body))
+
+
+def _deliver_scenario(args: argparse.Namespace, signing_secrets: list[str], result: dict[str, Any]) -> int:
+    """Deliver every event an admin scenario emitted, in order; report the payout and the deliveries."""
+    deliveries = [_deliver_event(args, signing_secrets, event, attempt)
+                  for event in result["events"] for attempt in range(1, args.deliveries + 1)]
+    ok = all(d["ok"] for d in deliveries)
+    if args.json:
+        print(json.dumps({**result, "deliveries": deliveries, "ok": ok}, indent=2))
+    else:
+        payout = result["payout"]
+        print(f"payout={payout['id']} status={payout['status']} amount={payout['amount']} {payout['currency']}")
+        for delivery in deliveries:
+            print(f"{delivery['type']} {_delivery_line(delivery)}")
+    return 0 if ok else 1
 
 
 def cmd_trigger_send(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, request
 from sandbox.stripe_api import errors, queries
 from sandbox.stripe_api.api import json_response, serve
 from sandbox.stripe_api.invoices import InvoiceBook, admin_pay, listing_of
-from sandbox.stripe_api.payouts import create_payout
+from sandbox.stripe_api.payouts import create_fee, create_payout, fail_payout
 from sandbox.stripe_api.service import StripeAccount
 from sandbox.stripe_api.state import StripeState
 from sandbox.stripe_api.subscriptions import SubscriptionDesk
@@ -101,6 +101,8 @@ def _add_admin_routes(blueprint: Blueprint, book: InvoiceBook) -> None:
         "subscriptions/<object_id>/renew": lambda object_id, body: desk.renew(object_id, body),
         "subscriptions/<object_id>/cancel": lambda object_id, body: desk.cancel(object_id, body),
         "payouts": lambda body: create_payout(book.account, body),
+        "payouts/<object_id>/fail": lambda object_id, body: fail_payout(book.account, object_id, body),
+        "fees": lambda body: create_fee(book.account, body),
     }
     for path, scenario in admin.items():
         blueprint.add_url_rule(f"{ADMIN}/{path}", "billing_admin_" + path.replace("/", "_").replace("<", "")
