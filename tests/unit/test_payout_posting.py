@@ -504,3 +504,16 @@ def test_the_cli_dry_run_writes_nothing_and_post_posts_a_reconciled_payout(ctx, 
     assert "Epicor: posted (bank shape)" in posted.output and len(epicor.transfers(PO)) == 1
     again = CliRunner().invoke(payouts_cli.main, ["post", PO, "--dry-run"])
     assert again.output.count("already there") == 2
+
+
+def test_the_console_lists_each_posted_document_with_its_number():
+    from app.console.views.payouts import posting_view
+
+    view = posting_view({"status": "posted", "shape": "bank", "at": ARRIVAL, "documents": [
+        {"kind": "bank_adjustment", "category": "processing", "BankFeeID": "STRFEE", "BankAcctID": "MAIN",
+         "GroupID": "SB260304", "TranNum": 7, "amount": "-41.27", "created": True},
+        {"kind": "funds_transfer", "TranRef": PO, "from": "MAIN", "to": "OPER", "TranNum": 8, "amount": "1958.73"}]})
+    assert view["words"] == "posted in Epicor" and view["at"] == "2026-03-04T00:00:00+00:00"
+    assert [(d["kind"], d["number"], d["where"]) for d in view["documents"]] == [
+        ("Bank adjustment", 7, "MAIN group SB260304"), ("Funds transfer", 8, "MAIN → OPER")]
+    assert posting_view(None) is None

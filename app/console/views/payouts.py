@@ -3,9 +3,11 @@
 ``/console/payouts`` lists the latest reports (verdict, amount, delta, unmatched count) and
 ``/console/payouts/<id>`` shows one: totals per currency, every balance transaction with the Epicor
 document it matched, discrepancies highlighted (marked in words, not by colour alone) with the reason,
-and a link to the CSV of ``/api/payouts/<id>.csv``. The reports are what the ``payout.paid`` flow and
-beat's recheck stored (``tasks.api``); these pages only read them. Amounts are exact decimal text
-made from Stripe's minor units. Redis away: the page says so, with a 200 (the console stays usable).
+and a link to the CSV of ``/api/payouts/<id>.csv``, and what was posted into Epicor for it (each fee
+adjustment and the transfer with their TranNum, or the journal; the reversal of a failed payout). The
+reports are what the ``payout.paid`` flow and beat's recheck stored (``tasks.api``); these pages only
+read them. Amounts are exact decimal text made from Stripe's minor units. Redis away: the page says so,
+with a 200 (the console stays usable).
 """
 
 from __future__ import annotations
@@ -37,13 +39,43 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             "amount": report["amount_text"], "delta": report["delta_text"], "delta_minor": report["delta"],
             "unmatched": len(report.get("unmatched") or []), "arrival": day_text(report.get("arrival_date")),
             "checked": time_text(report.get("checked_at")), "transactions": report.get("transaction_count", 0),
-            "matched": report.get("matched_count", 0)}
+            "matched": report.get("matched_count", 0),
+            "posting": str((report.get("reversal") or report.get("posting") or {}).get("status") or "")}
 
 
 def transaction_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**txn, "currency": txn["currency"].upper(), "amount": money_text(txn["amount"], txn["currency"]),
              "fee": money_text(txn["fee"], txn["currency"]), "net": money_text(txn["net"], txn["currency"]),
              "discrepancy": txn["matched"] is False} for txn in report.get("transactions") or []]
+
+
+POSTING_WORDS = {"posted": "posted in Epicor", "waiting": "waiting: not reconciled yet, nothing posted",
+                 "ready": "ready: reconciled, to be posted by hand (payouts post)",
+                 "not_reconciled": "not reconciled: nothing posted", "not_configured": "not posted (no payouts.yaml)",
+                 "reversed": "reversed in Epicor"}
+
+
+def posting_rows(posting: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each document posted for the payout (or its reversal), as the accountant finds it in Epicor."""
+    rows = []
+    for doc in (posting or {}).get("documents") or []:
+        kind = {"bank_adjustment": "Bank adjustment", "funds_transfer": "Funds transfer"}.get(doc["kind"], "GL journal")
+        where = (f"{doc.get('BankAcctID')} group {doc.get('GroupID')}" if doc["kind"] == "bank_adjustment"
+                 else f"{doc.get('from')} → {doc.get('to')}" if doc["kind"] == "funds_transfer"
+                 else f"group {doc.get('GroupID') or '-'}")
+        rows.append({"kind": kind, "number": doc.get("TranNum") or doc.get("JournalNum") or "",
+                     "detail": doc.get("BankFeeID") and f"{doc['BankFeeID']} ({doc.get('category')})" or "",
+                     "where": where, "amount": doc.get("amount") or "",
+                     "reference": doc.get("TranRef") or doc.get("Description") or ""})
+    return rows
+
+
+def posting_view(posting: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not posting:
+        return None
+    status = str(posting.get("status") or "")
+    return {"status": status, "words": POSTING_WORDS.get(status, status), "shape": posting.get("shape") or "",
+            "at": time_text(posting.get("at")), "documents": posting_rows(posting)}
 
 
 @bp.get("/payouts")
@@ -68,4 +100,5 @@ def payout(payout_id: str) -> str | tuple[str, int]:
     return render_template("console/payout.html", payout_id=payout_id, unavailable=False, report=summary(report),
                            totals=report.get("totals") or {}, total_names=TOTAL_NAMES,
                            other_currencies=[code.upper() for code in report.get("other_currencies") or []],
-                           transactions=transaction_rows(report))
+                           transactions=transaction_rows(report), posting=posting_view(report.get("posting")),
+                           reversal=posting_view(report.get("reversal")))
