@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from tasks.assist import names, values
 from tasks.assist.names import FieldName
@@ -121,8 +121,9 @@ def rank(sources: Sequence[Source], targets: Sequence[Target], *, source_side: s
     """The top ``limit`` candidates for every target, best first. ``source_side`` is ``stripe`` (Stripe ->
     Epicor) or ``epicor`` (an Epicor table's columns feeding a Stripe object)."""
     read_sources = [_read_source(source, source_side) for source in sources]
+    texts = [source.text for source in read_sources]
     learned = learned or NothingLearned()
-    return [_suggest(target, read_sources, source_side, learned, limit) for target in targets]
+    return [_suggest(target, read_sources, texts, source_side, learned, limit) for target in targets]
 
 
 def _read_source(source: Source, side: str) -> _Read:
@@ -147,24 +148,32 @@ def _read_target(target: Target, side: str) -> FieldName:
     return names.stripe_name(target.name) if side == "epicor" else names.epicor_name(target.name)
 
 
-def _suggest(target: Target, sources: list[_Read], side: str, learned: Learned, limit: int) -> Suggestion:
+def _suggest(target: Target, sources: list[_Read], texts: list[str], side: str, learned: Learned,
+             limit: int) -> Suggestion:
     wanted = _read_target(target, side)
     words = wanted.tokens if side == "stripe" else names.expand(names.split_words(wanted.leaf))
     text = " ".join(word for word in words if word not in GENERIC)
     verdicts = learned.verdicts(target.name)
-    scored = [found for source in sources
-              if (found := score(source, wanted, target, text, verdicts.get(source.name.path, 0))) is not None]
+    # every source's name similarity to this target in one call (rapidfuzz, in C), not pair by pair
+    similar = {index: found / 100 for _name, found, index in
+               process.extract(text, texts, scorer=fuzz.token_set_ratio, score_cutoff=70, limit=None)} if text else {}
+    expected = _expected(wanted)
+    scored = [found for index, source in enumerate(sources)
+              if (found := score(source, wanted, target, verdicts.get(source.name.path, 0),
+                                 similar.get(index, 0.0), expected)) is not None]
     scored.sort(key=lambda candidate: (-candidate.confidence, candidate.source))
     return Suggestion(target.name, scored[:limit])
 
 
-def score(source: _Read, wanted: FieldName, target: Target, target_text: str, verdict: int = 0) -> Candidate | None:
-    """One pair's candidate, or None below ``MIN_SCORE``."""
+def score(source: _Read, wanted: FieldName, target: Target, verdict: int = 0, similarity: float = 0.0,
+          expected: frozenset[str] = frozenset()) -> Candidate | None:
+    """One pair's candidate, or None below ``MIN_SCORE``; ``similarity`` is the names' token similarity
+    (0-1), ``expected`` the value kinds the target holds."""
     reasons: list[str] = []
-    name_part = _name_score(source, wanted, target_text, reasons)
+    name_part = _name_score(source, wanted, similarity, expected, reasons)
     if name_part <= 0.0 and verdict <= 0:
         return None
-    total = name_part + _value_score(source, wanted, reasons) + _type_score(source, wanted, target, reasons)
+    total = name_part + _value_score(source, wanted, expected, reasons) + _type_score(source, wanted, target, reasons)
     total += _role_score(source.name, wanted, reasons) + _shape_score(source.name, target)
     total += _metadata_score(source, wanted, reasons) + _learned_score(verdict, reasons)
     if total < MIN_SCORE:
@@ -175,17 +184,16 @@ def score(source: _Read, wanted: FieldName, target: Target, target_text: str, ve
                      reasons)
 
 
-def _name_score(source: _Read, wanted: FieldName, target_text: str, reasons: list[str]) -> float:
+def _name_score(source: _Read, wanted: FieldName, similarity: float, expected: frozenset[str],
+                reasons: list[str]) -> float:
     weight, have, want = names.concept_match(source.name.concepts, wanted.concepts)
     if weight > 0:
         exact = have == want or want.startswith("kind:")
         reasons.append(f"name: {source.name.leaf} ≈ {wanted.leaf}" + ("" if exact else " (related)"))
         return 0.62 * weight
-    similarity = fuzz.token_set_ratio(source.text, target_text) / 100 if source.text and target_text else 0.0
     if similarity >= 0.7:
         reasons.append(f"name: {source.name.leaf} ~ {wanted.leaf} (similar words)")
         return 0.5 * similarity
-    expected = _expected(wanted)
     if expected and source.profile.kinds & expected and not expected <= {"integer", "decimal", "minor_amount"}:
         return 0.3  # the values alone point here; _value_score gives the reason
     return 0.0
@@ -198,11 +206,10 @@ def _expected(wanted: FieldName) -> frozenset[str]:
     return frozenset(found)
 
 
-def _value_score(source: _Read, wanted: FieldName, reasons: list[str]) -> float:
+def _value_score(source: _Read, wanted: FieldName, expected: frozenset[str], reasons: list[str]) -> float:
     kinds = source.profile.kinds
     if not kinds:
         return 0.0
-    expected = _expected(wanted)
     hit = kinds & expected
     if hit and not hit <= {"integer", "decimal"}:
         reasons.append(values.LABELS[sorted(hit)[0]])
