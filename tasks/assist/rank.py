@@ -13,6 +13,7 @@ Pure: no network, no Redis, no clock. What was learned comes in as a ``Learned``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -110,6 +111,7 @@ class _Read:
     profile: values.Profile
     text: str
     declared: str | None = None
+    path: str = ""  # as the caller wrote it (the name is read from a normalised copy)
 
 
 def level_of(confidence: float) -> str:
@@ -117,31 +119,29 @@ def level_of(confidence: float) -> str:
 
 
 def rank(sources: Sequence[Source], targets: Sequence[Target], *, source_side: str = "stripe",
-         learned: Learned | None = None, limit: int = TOP) -> list[Suggestion]:
+         learned: Learned | None = None, limit: int = TOP, scope: str | None = None) -> list[Suggestion]:
     """The top ``limit`` candidates for every target, best first. ``source_side`` is ``stripe`` (Stripe ->
-    Epicor) or ``epicor`` (an Epicor table's columns feeding a Stripe object)."""
-    read_sources = [_read_source(source, source_side) for source in sources]
+    Epicor) or ``epicor`` (an Epicor table's columns feeding a Stripe object); ``scope`` the source object,
+    for paths written without it (``billing_details.email`` of a charge)."""
+    read_sources = [_read_source(source, source_side, scope) for source in sources]
     texts = [source.text for source in read_sources]
     learned = learned or NothingLearned()
     return [_suggest(target, read_sources, texts, source_side, learned, limit) for target in targets]
 
 
-def _read_source(source: Source, side: str) -> _Read:
-    name = names.epicor_name(source.path) if side == "epicor" else names.stripe_name(source.path)
+def _read_source(source: Source, side: str, scope: str | None = None) -> _Read:
+    path = re.sub(r"\[\d+\]", "[]", source.path)  # lines.data[0].amount is a line's amount
+    if scope and side == "stripe" and not path.startswith(scope + "."):
+        path = f"{scope}.{path}"
+    name = names.epicor_name(path) if side == "epicor" else names.stripe_name(path)
     words = name.tokens if side == "epicor" else names.expand(names.split_words(name.leaf))
-    return _Read(name, values.profile(source.samples), " ".join(w for w in words if w not in GENERIC), source.type)
+    return _Read(name, values.profile(source.samples), " ".join(w for w in words if w not in GENERIC), source.type,
+                 source.path)
 
 
 # Words too common to make two names similar on their own ("address" is in EMailAddress and in line1).
 GENERIC = frozenset({"address", "number", "id", "code", "amount", "date", "name", "type", "document", "total",
                      "to", "bill", "ship", "customer"})
-
-
-def _without_root(path: str) -> str:
-    for root in sorted(names.OBJECT_KIND, key=len, reverse=True):
-        if path.startswith(root + "."):
-            return path[len(root) + 1:]
-    return path.split(".", 1)[-1]
 
 
 def _read_target(target: Target, side: str) -> FieldName:
@@ -159,7 +159,7 @@ def _suggest(target: Target, sources: list[_Read], texts: list[str], side: str, 
                process.extract(text, texts, scorer=fuzz.token_set_ratio, score_cutoff=70, limit=None)} if text else {}
     expected = _expected(wanted)
     scored = [found for index, source in enumerate(sources)
-              if (found := score(source, wanted, target, verdicts.get(source.name.path, 0),
+              if (found := score(source, wanted, target, verdicts.get(source.path, 0),
                                  similar.get(index, 0.0), expected)) is not None]
     scored.sort(key=lambda candidate: (-candidate.confidence, candidate.source))
     return Suggestion(target.name, scored[:limit])
@@ -180,8 +180,8 @@ def score(source: _Read, wanted: FieldName, target: Target, verdict: int = 0, si
         return None
     if wanted.variant in ("report", "global", "display"):
         total *= 0.8
-    return Candidate(source.name.path, propose_transform(source, wanted, target), min(1.0, max(0.0, total)),
-                     reasons)
+    return Candidate(source.path or source.name.path, propose_transform(source, wanted, target),
+                     min(1.0, max(0.0, total)), reasons)
 
 
 def _name_score(source: _Read, wanted: FieldName, similarity: float, expected: frozenset[str],

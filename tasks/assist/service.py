@@ -39,7 +39,7 @@ def suggest_document(request: Any, *, learned: Learned | None = None) -> dict[st
     side = "epicor" if catalogue.is_epicor_table(scope) else "stripe"
     sources = _sources(source_part.get("fields"), scope, side)
     targets = _targets(target_part.get("fields"), table, side)
-    found = rank(sources, targets, source_side=side, learned=learned)
+    found = rank(sources, targets, source_side=side, learned=learned, scope=scope)
     return {"suggestions": [suggestion.as_json() for suggestion in with_provider(found, sources)]}
 
 

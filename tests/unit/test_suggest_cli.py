@@ -83,3 +83,11 @@ def test_a_bad_request_exits_2_with_the_reason(request_, says):
 def test_refusals_are_their_own_error():
     with pytest.raises(SuggestRefused):
         suggest_document({"source": {"object": "nothing"}, "target": {"table": "Customer"}})
+
+
+def test_paths_may_omit_the_object_and_name_a_list_item_by_index():
+    answer = suggest_document({"source": {"object": "invoice", "fields": [
+        {"path": "lines.data[0].amount", "sample": 1000}, {"path": "total", "sample": 1000}]},
+        "target": {"table": "InvcDtl", "fields": ["DocExtPrice"]}})
+    best = answer["suggestions"][0]["candidates"][0]
+    assert best["source"] == "lines.data[0].amount" and best["transform"] == "minor_to_decimal"
