@@ -17,13 +17,14 @@ from tasks.connectors.stripe_api import StripeRejected
 from tasks.connectors.stripe_objects import fields_of, stripe_id
 from tasks.context import Context
 from tasks.epicor import posting as epicor_docs
-from tasks.epicor.schemas import to_wire, validate_document
+from tasks.epicor.schemas import to_wire, validate_documents
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.mapping.currency import epicor_currency_code
-from tasks.mapping.customers import customer_match, should_hold, standing_changes, subscription_line
+from tasks.mapping.building import documents_for
+from tasks.mapping.customers import should_hold, standing_changes, subscription_line
 
 log = logging.getLogger(__name__)
 
+FLOW_NAME = "customer_standing"
 CUSTOMER_FIELDS = ("id", "name", "email", "phone", "address", "metadata", "currency", "delinquent")
 SUBSCRIPTION_FIELDS = ("id", "status", "created", "customer")
 
@@ -74,21 +75,22 @@ def standing_documents(customer: dict[str, Any], subscriptions: list[dict[str, A
 
 
 def transform_standing(ctx: Context, snapshot: dict[str, Any]) -> dict[str, Any]:
-    customer = snapshot["customer"]
-    currency = epicor_currency_code(customer["currency"], ctx.mappings) if customer.get("currency") else ""
-    return {"customer": customer_match(customer, ctx.mappings, currency), "fetched_at": snapshot["fetched_at"],
-            "standing": standing_documents(customer, snapshot["subscriptions"])}
+    """The customer to create when new from its mapping file (``mappings/documents/customer_standing``), and
+    the standing the subscriptions call for (decided against Epicor's row at post, so not mapped)."""
+    return {"documents": documents_for(ctx, FLOW_NAME, snapshot), "fetched_at": snapshot["fetched_at"],
+            "standing": standing_documents(snapshot["customer"], snapshot["subscriptions"])}
 
 
 def validate_standing(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    create = stage_input["customer"]["create"]
-    validate_document("customer", create, create.get("CurrencyCode") or "USD")
+    validate_documents(stage_input["documents"])
     return stage_input
 
 
 def post_standing(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    with store.locked(epicor_docs.customer_lock_name(stage_input["customer"]["match"])):
-        cust_num = epicor_docs.resolve_customer(ctx, stage_input["customer"])
+    [customer] = stage_input["documents"]
+    found = epicor_docs.customer_of(customer)
+    with store.locked(epicor_docs.customer_lock_name(found["match"])):
+        cust_num = epicor_docs.resolve_customer(ctx, found)
         hold = apply_standing(ctx, cust_num, stage_input["standing"], stage_input["fetched_at"])
     return {"keys": {"CustNum": cust_num, "CreditHold": hold}}
 
@@ -115,6 +117,6 @@ def status_update_standing(ctx: Context, stage_input: dict[str, Any]) -> dict[st
     return {"keys": stage_input["keys"]}
 
 
-FLOW = Flow(name="customer_standing", fetch=fetch_standing, transform=transform_standing,
-                     validate=validate_standing, post=post_standing, status_update=status_update_standing,
-                     retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))
+FLOW = Flow(name=FLOW_NAME, fetch=fetch_standing, transform=transform_standing, validate=validate_standing,
+            post=post_standing, status_update=status_update_standing,
+            retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))

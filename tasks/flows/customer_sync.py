@@ -11,6 +11,9 @@ shared values are the ones the integration last synced is our own echo and is ig
 write both records are marked as in step, so Epicor's ``Customer.Updated`` for our change is
 ignored too. Nothing is written when nothing differs, so even without the marks the systems settle
 after one read. The Epicor ``CustNum`` is written back to the Stripe customer's metadata once.
+
+What is created and which contact values are brought is data: ``mappings/documents/customer_sync`` (customer,
+customer_contact). Which of those values are sent is decided at post against Epicor's row.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from typing import Any
 from tasks import store, sync_marks
 from tasks.context import Context
 from tasks.epicor import posting as epicor_docs
-from tasks.epicor.schemas import to_wire, validate_document
+from tasks.epicor.schemas import to_wire, validate_documents
 from tasks.flows import Flow, RetryPolicy, SkipEvent
-from tasks.mapping.currency import epicor_currency_code
-from tasks.mapping.customers import contact_changes, customer_match, wanted_contact
+from tasks.mapping.building import documents_for
+from tasks.mapping.customers import contact_changes
 
+FLOW_NAME = "customer_sync"
 CUSTOMER_FIELDS = ("id", "name", "email", "phone", "address", "metadata", "currency", "shipping")
 
 
@@ -39,25 +43,25 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def transform(ctx: Context, customer: dict[str, Any]) -> dict[str, Any]:
-    currency = epicor_currency_code(customer["currency"], ctx.mappings) if customer.get("currency") else ""
-    return {"stripe_customer": customer, "customer": customer_match(customer, ctx.mappings, currency),
-            "contact": wanted_contact(customer, ctx.mappings)}
+    """The customer to create when new and the contact values to bring, from the mapping files
+    (``mappings/documents/customer_sync``)."""
+    documents = documents_for(ctx, FLOW_NAME, {"customer": customer})
+    return {"stripe_customer": customer, "documents": documents}
 
 
 def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    create = stage_input["customer"]["create"]
-    currency = create.get("CurrencyCode") or "USD"
-    validate_document("customer", create, currency)
-    validate_document("customer_contact", stage_input["contact"], currency)
+    validate_documents(stage_input["documents"])
     return stage_input
 
 
 def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     customer = stage_input["stripe_customer"]
-    with store.locked(epicor_docs.customer_lock_name(stage_input["customer"]["match"])):
-        cust_num = epicor_docs.resolve_customer(ctx, stage_input["customer"])
+    documents = {doc["kind"]: doc for doc in stage_input["documents"]}
+    found = epicor_docs.customer_of(documents["customer"])
+    with store.locked(epicor_docs.customer_lock_name(found["match"])):
+        cust_num = epicor_docs.resolve_customer(ctx, found)
         row = ctx.epicor.get(*epicor_docs.CUSTOMERS, cust_num) or {"CustNum": cust_num}
-        changes = contact_changes(row, stage_input["contact"])
+        changes = contact_changes(row, documents["customer_contact"]["header"])
         if not str(row.get("ExternalID") or "").strip():
             changes["ExternalID"] = customer["id"]
         if changes:
@@ -77,5 +81,5 @@ def status_update(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     return {"keys": {"CustNum": keys["CustNum"]}}
 
 
-FLOW = Flow(name="customer_sync", fetch=fetch, transform=transform, validate=validate, post=post,
+FLOW = Flow(name=FLOW_NAME, fetch=fetch, transform=transform, validate=validate, post=post,
             status_update=status_update, retry=RetryPolicy(max_retries=20, backoff_base=5, backoff_max=240))

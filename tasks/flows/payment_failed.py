@@ -12,6 +12,9 @@ Events: ``charge.failed``, ``payment_intent.payment_failed`` and ``checkout.sess
   e.g. ``Stripe payment pi_… failed: card_declined / insufficient_funds: Your card has insufficient
   funds.`` A second event about the same failure finds the line there and writes nothing.
 
+The hold and its comment line are data: ``mappings/documents/payment_failed/order_hold.yaml`` (the engine builds
+it as a document of the one shape; post finds the order and adds the line once).
+
 Cash already booked for a payment that failed late (a returned bank debit) is not reversed here: the
 hold tells the accountant to look, and the reversal is theirs to post.
 """
@@ -24,10 +27,11 @@ from tasks import store
 from tasks.context import Context
 from tasks.epicor import adjustments as adjustments
 from tasks.epicor.adjustments import charge_summary, lock_name, stripe_id
-from tasks.epicor.schemas import validate_document
+from tasks.epicor.schemas import validate_documents
 from tasks.flows import Flow, RetryPolicy, SkipEvent
+from tasks.mapping.building import documents_for
 
-COMMENT_LENGTH = 500
+FLOW_NAME = "payment_failed"
 
 
 # -- fetch ---------------------------------------------------------------------------------------
@@ -73,33 +77,28 @@ def _payer(intent: dict[str, Any] | None, charge: dict[str, Any] | None) -> dict
 
 
 # -- transform -----------------------------------------------------------------------------------
-def failure_note(payment_key: str, failure: dict[str, Any]) -> str:
-    """The order comment line: payment, error code, decline code and Stripe's message."""
-    codes = " / ".join(code for code in (failure.get("code"), failure.get("decline_code")) if code)
-    message = " ".join(str(failure.get("message") or "").split())
-    details = ": ".join(part for part in (codes, message) if part) or "no reason given"
-    return f"Stripe payment {payment_key} failed: {details}"[:COMMENT_LENGTH]
-
-
 def transform(ctx: Context, fetched: dict[str, Any]) -> dict[str, Any]:
+    """The order hold from its mapping file (``mappings/documents/payment_failed/order_hold.yaml``)."""
     return {"payer": fetched["payer"], "payment_key": fetched["payment_key"],
-            "hold": {"OrderHeld": True, "OrderComment": failure_note(fetched["payment_key"], fetched["failure"])}}
+            "documents": documents_for(ctx, FLOW_NAME, fetched)}
 
 
 # -- validate ------------------------------------------------------------------------------------
 def validate(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
-    validate_document("order_hold", stage_input["hold"], "USD")  # no amounts: the currency plays no part
+    validate_documents(stage_input["documents"])  # an order hold has no amounts: the currency plays no part
     return stage_input
 
 
 # -- post ----------------------------------------------------------------------------------------
 def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
+    [hold] = stage_input["documents"]
+    held = bool(hold["header"]["OrderHeld"])
     with store.locked(lock_name(stage_input["payer"])):
         order = adjustments.sale_order(ctx, stage_input["payment_key"])
         if order is None:
             raise SkipEvent("no Epicor order for this payment: nothing is created for a payment that never succeeded")
-        adjustments.set_order_hold(ctx, order, held=True, notes=[stage_input["hold"]["OrderComment"]])
-    keys = {"OrderNum": int(order["OrderNum"]), "CustNum": int(order["CustNum"]), "OrderHeld": True}
+        adjustments.set_order_hold(ctx, order, held=held, notes=[hold["header"].get("OrderComment") or ""])
+    keys = {"OrderNum": int(order["OrderNum"]), "CustNum": int(order["CustNum"]), "OrderHeld": held}
     return {"keys": keys}
 
 
@@ -109,5 +108,5 @@ def status_update(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     return {"keys": stage_input["keys"]}
 
 
-FLOW = Flow(name="payment_failed", fetch=fetch, transform=transform, validate=validate, post=post,
+FLOW = Flow(name=FLOW_NAME, fetch=fetch, transform=transform, validate=validate, post=post,
             status_update=status_update, retry=RetryPolicy(max_retries=8, backoff_base=5, backoff_max=300))

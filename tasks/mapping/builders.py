@@ -8,7 +8,8 @@ builders it uses (``builders: [sale, payer]``); their results join the fetched o
 builder's name, so ``sale.lines[].part`` and ``payer.name`` are ordinary JMESPath sources.
 
 Builders of one flow read that flow's fetched objects: ``sale``, ``payer``, ``order_comment`` a payment;
-``refunded`` a refund; ``disputed`` a dispute; ``billed`` and ``invoice_payer`` a paid Stripe invoice.
+``refunded`` a refund; ``disputed`` a dispute; ``billed`` and ``invoice_payer`` a paid Stripe invoice;
+``declined`` a failed payment; ``contact`` a Stripe customer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from tasks.mapping.address import clean_text
 from tasks.mapping.currency import minor_to_decimal
+from tasks.mapping.customers import ADDRESS_FIELDS, as_payer, wanted_contact
 from tasks.mapping.disputes import dispute_state
 from tasks.mapping.order_to_cash import (
     amount_paid,
@@ -137,3 +139,32 @@ def invoice_payer(bill: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
     if cust_num:
         found["match"] = {**found["match"], "cust_num": cust_num}
     return found
+
+
+@builder("declined", "Why a payment failed: its codes and Stripe's message")
+def declined(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """A failed payment's ``details``: the error and decline codes and Stripe's message, on one line
+    (``card_declined / insufficient_funds: Your card has insufficient funds.``), or ``no reason given``."""
+    failure = fetched.get("failure") or {}
+    codes = " / ".join(str(code) for code in (failure.get("code"), failure.get("decline_code")) if code)
+    message = " ".join(str(failure.get("message") or "").split())
+    return {"details": ": ".join(part for part in (codes, message) if part) or "no reason given"}
+
+
+@builder("customer_payer", "A Stripe customer: how to find or create it in Epicor")
+def customer_payer(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """As ``payer`` for a payment, for the Stripe customer alone (customer sync, standing): found by its
+    ``epicor_cust_num`` / ``epicor_cust_id`` metadata, else its ``cus_`` id, with the same proposed CustID, so a
+    payment and a customer event racing each other find or make the same Epicor customer."""
+    return payer(as_payer(fetched["customer"]), tables)
+
+
+@builder("contact", "A Stripe customer's contact values Epicor should hold")
+def contact(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """The contact fields Stripe has an opinion on, each None when Stripe's is blank (a blank never wipes what
+    someone typed in Epicor): ``name`` (the name, else the e-mail), ``email``, ``phone`` and ``address``, the
+    Stripe address split into Epicor's ``Address1`` … ``Country`` (None without an address)."""
+    wanted = wanted_contact(fetched["customer"], tables)
+    address = {name: wanted[name] for name in ADDRESS_FIELDS if name in wanted}
+    return {"name": wanted.get("Name"), "email": wanted.get("EMailAddress"), "phone": wanted.get("PhoneNum"),
+            "address": address or None}

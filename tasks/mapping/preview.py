@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 # directory (one file per document kind) but is built by the disputes flow, with its chargeback.
 TRANSFORM_OF = {"order_to_cash": "order_to_cash", "refunds": "refunds", "disputes": "disputes",
                 "dispute_reversals": "disputes", "stripe_invoice": "stripe_invoice",
-                "stripe_invoice_receipt": "stripe_invoice"}
+                "stripe_invoice_receipt": "stripe_invoice", "payment_failed": "payment_failed",
+                "customer_sync": "customer_sync", "customer_standing": "customer_standing"}
 
 
 class PreviewRefused(MappingError):

@@ -51,6 +51,12 @@ FLOW_DOCUMENTS: dict[str, tuple[str, ...]] = {
     # ... and, only when something was paid, the receipt applying it: its own directory, as a reversal's,
     # because the stripe_invoice flow builds it only for an invoice with an amount paid.
     "stripe_invoice_receipt": ("cash_group", "cash_receipt"),
+    # A failed payment: the hold and comment line put on its sales order (post finds the order).
+    "payment_failed": ("order_hold",),
+    # A Stripe customer created or changed: the Epicor customer to create when new, the contact fields to bring.
+    "customer_sync": ("customer", "customer_contact"),
+    # A subscription event: the customer to create when new (its hold and comment line are decided at post).
+    "customer_standing": ("customer",),
 }
 
 # Objects whose keys are the site's own (Stripe metadata): any key below them may be read.

@@ -181,8 +181,8 @@ def test_the_decline_code_and_message_go_into_the_hold_note(mappings):
               "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds",
                                      "message": "Your card has insufficient funds.", "charge": "ch_x"}}
     ctx = context(mappings, FakeStripe(intent, charge("ch_x", status="failed", payment_intent="pi_x")))
-    hold = payment_failed.transform(ctx, payment_failed.fetch(ctx, envelope("charge.failed", "ch_x")))["hold"]
-    assert hold == {"OrderHeld": True, "OrderComment": "Stripe payment pi_x failed: card_declined / "
+    [hold] = payment_failed.transform(ctx, payment_failed.fetch(ctx, envelope("charge.failed", "ch_x")))["documents"]
+    assert hold["kind"] == "order_hold" and hold["header"] == {"OrderHeld": True, "OrderComment": "Stripe payment pi_x failed: card_declined / "
                                                        "insufficient_funds: Your card has insufficient funds."}
 
 
@@ -192,7 +192,8 @@ def test_a_charge_without_a_payment_intent_uses_the_charge_failure(mappings):
     ctx = context(mappings, FakeStripe(failed))
     fetched = payment_failed.fetch(ctx, envelope("charge.failed", "ch_old"))
     assert fetched["payment_key"] == "ch_old"
-    assert payment_failed.failure_note("ch_old", fetched["failure"]) == \
+    [hold] = payment_failed.transform(ctx, fetched)["documents"]
+    assert hold["header"]["OrderComment"] == \
         "Stripe payment ch_old failed: card_declined / generic_decline: Your card was declined."
 
 

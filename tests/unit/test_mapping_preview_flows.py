@@ -90,9 +90,9 @@ def test_an_event_that_posts_nothing_or_has_no_mappings_is_refused_with_the_reas
     with pytest.raises(PreviewRefused, match="posts nothing: refund is pending") as refused:
         preview(None, event_id=event_id, mappings_dir=MAPPINGS_DIR)
     assert refused.value.reason == "preview.skipped"
-    stored_event(published, "payment_failed", {"charge": {}}, "evt_failed", "charge.failed")
+    stored_event(published, "payout_reconciliation", {"payout": {}}, "evt_payout", "payout.paid")
     with pytest.raises(PreviewRefused, match="has no field mappings"):
-        preview(None, event_id="evt_failed", mappings_dir=MAPPINGS_DIR)
+        preview(None, event_id="evt_payout", mappings_dir=MAPPINGS_DIR)
     with pytest.raises(PreviewRefused, match="is of flow refunds, not order_to_cash"):
         preview("order_to_cash", event_id=event_id, mappings_dir=MAPPINGS_DIR)
 

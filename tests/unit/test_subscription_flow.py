@@ -129,4 +129,5 @@ def test_standing_reads_the_current_subscriptions_whatever_event_arrived():
     planned = transform_standing(ctx, snapshot)
     assert planned["standing"] == {"hold": True,
                                    "comment_line": "Stripe subscriptions: sub_1 past_due, sub_0 canceled"}
-    assert planned["customer"]["match"]["external_id"] == "cus_1"
+    [customer_document] = planned["documents"]
+    assert customer_document["kind"] == "customer" and customer_document["reference"]["match"]["external_id"] == "cus_1"
