@@ -28,6 +28,10 @@ STREAM = "sec:history"
 KINDS = frozenset({"event", "document", "writeback", "operator_action", "mapping_change"})
 # The event a worker thread is working on: write-backs and documents recorded deep in a flow name it.
 current_event: contextvars.ContextVar[str | None] = contextvars.ContextVar("history_event", default=None)
+# Facts about that event learned deep inside a stage (the mapping versions its documents are built with):
+# the stage's own closing round trip writes them to the event's record and history (``tasks.base``), so
+# they cost no round trip of their own.
+_noted: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("history_noted", default=None)
 
 
 def ordered_id() -> str:
@@ -64,12 +68,26 @@ def add_to(pipe: Any, payload: str) -> None:
 
 @contextmanager
 def working_on(event_id: str) -> Iterator[None]:
-    """Records made inside (write-backs, documents) belong to ``event_id``."""
-    token = current_event.set(event_id)
+    """Records made inside (write-backs, documents) belong to ``event_id``; facts ``note``d inside are
+    kept for the caller to write (``noted``)."""
+    token, facts = current_event.set(event_id), _noted.set({})
     try:
         yield
     finally:
+        _noted.reset(facts)
         current_event.reset(token)
+
+
+def note(**facts: Any) -> None:
+    """Remember facts about the event being worked on (nothing outside ``working_on``)."""
+    found = _noted.get()
+    if found is not None:
+        found.update(facts)
+
+
+def noted() -> dict[str, Any]:
+    """The facts ``note``d so far inside the current ``working_on``."""
+    return dict(_noted.get() or {})
 
 
 # Fields of an event update that the history keeps; other updates (queued_at, requeued_at …) are
@@ -83,7 +101,7 @@ def event_update_entry(event_id: str, fields: dict[str, Any]) -> str | None:
         return None
     error = fields.get("last_error")
     record_fields: dict[str, Any] = {"id": event_id, "at": fields.get("updated_at") or round(time.time(), 3)}
-    for name in ("state", "stage", "epicor_keys", "reason"):
+    for name in ("state", "stage", "epicor_keys", "reason", "mapping_version"):
         if fields.get(name) is not None:
             record_fields[name] = fields[name]
     if isinstance(error, dict):

@@ -133,13 +133,16 @@ class PipelineTask(Task):
 
     def _advance(self, stage: str, event: dict[str, Any], output: dict[str, Any]) -> None:
         following = next_stage(stage)
+        noted = recorder.noted()  # e.g. the mapping versions transform built with: written in this round trip
         if following:  # Epicor keys are on the event's record as soon as they exist
             facts, history = extract.after_stage(stage, event, output)  # ids, amount; documents posted
-            store.put_stage_input(event["id"], following, output, history=history, **facts,
+            if noted:
+                history = [*history, {"kind": "event", "id": event["id"], **noted}]
+            store.put_stage_input(event["id"], following, output, history=history, **facts, **noted,
                                   **({"epicor_keys": output["keys"]} if "keys" in output else {}))
             return
         self._finish(event, posted=True, state="done", stage=stage, epicor_keys=output.get("keys", {}),
-                     last_error=None, finished_at=store.now())
+                     last_error=None, finished_at=store.now(), **noted)
         log.info("event done")
 
     @staticmethod

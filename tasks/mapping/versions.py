@@ -15,9 +15,10 @@ Policy, and why:
   when another publish got there first, the second is refused (``StaleVersion``) instead of silently
   overwriting a change its author never saw. Redis ``WATCH`` makes the check and the write one step.
 * **Workers pick a version up without a restart, cheaply**: each flow's hash carries a ``serial`` that
-  every publish increments. Per event the worker reads that one counter (``published_for``, one Lua
-  round trip that also stamps the event's record and history with the versions it is built with); only
-  when the counter moved does it read the published texts again. A worker installs this with ``install``.
+  every publish increments. Per event the worker reads that one counter (``published_for``, one HGET),
+  and the published texts only when it moved, so the next event after a publish is built with it. The
+  versions an event is built with are written to its record and history by the transform stage's own
+  closing round trip (``tasks.base``, ``history.recorder.note``). A worker installs this with ``install``.
 """
 
 from __future__ import annotations
@@ -224,37 +225,30 @@ def _encoded(version: Version) -> str:
 
 
 # -- what a worker builds with ----------------------------------------------------------------------
-# KEYS: the flow's hash, then (for an event) the event's hash and the history stream. ARGV: the serial the
-# caller holds, the base versions (JSON), then the history record's rid, event id and time. Stamps the
-# event with the versions it is built with; returns {serial} when the caller's serial is current, else
-# {serial, the hash's fields and values}.
-_READ_AND_STAMP = """
-local serial = redis.call('HGET', KEYS[1], 'serial') or '0'
-if #KEYS > 1 then
-  local versions = redis.call('HGET', KEYS[1], 'versions') or ARGV[2]
-  redis.call('HSET', KEYS[2], 'mapping_version', versions)
-  local record = {kind='event', rid=ARGV[3], id=ARGV[4], at=tonumber(ARGV[5]), mapping_version=cjson.decode(versions)}
-  redis.call('XADD', KEYS[3], '*', 'r', cjson.encode(record))
-end
-if serial == ARGV[1] then return {serial} end
-return {serial, redis.call('HGETALL', KEYS[1])}
-"""
-_seen: dict[str, tuple[str, dict[str, str]]] = {}  # flow -> (serial, {document: published text})
+@dataclass
+class _Published:
+    serial: str
+    texts: dict[str, str]  # document -> published YAML
+    versions: dict[str, int]  # document -> version number, base versions included
+
+
+_seen: dict[str, _Published] = {}
 
 
 def published_for(flow: str) -> Mapping[str, str]:
     """The published texts of ``flow`` (document -> YAML), re-read only when its serial moved. Inside a
-    stage (``recorder.working_on``) the event's record and history note the versions it is built with."""
-    serial, texts = _seen.get(flow, ("", {}))
-    event_id = recorder.current_event.get()
-    keys = [flow_key(flow)] + ([store.key("event", event_id), recorder.STREAM] if event_id else [])
-    found = store._script(_READ_AND_STAMP)(keys=keys, args=[serial, json.dumps(base_versions(flow)),
-                                                            recorder.ordered_id(), event_id or "", store.now()])
-    if len(found) > 1:
-        fields = dict(zip(found[1][::2], found[1][1::2]))
+    stage (``recorder.working_on``) the versions built with are noted for the stage's closing round trip
+    to write to the event's record and history."""
+    seen = _seen.get(flow)
+    client = store.client()
+    serial = str(client.hget(flow_key(flow), "serial") or "0")
+    if seen is None or seen.serial != serial:
+        fields = cast("dict[str, str]", client.hgetall(flow_key(flow)))
         texts = {name[4:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("doc:")}
-        _seen[flow] = (str(found[0]), texts)
-    return texts
+        versions = {**base_versions(flow), **json.loads(fields.get("versions") or "{}")}
+        seen = _seen[flow] = _Published(str(fields.get("serial") or "0"), texts, versions)
+    recorder.note(mapping_version=seen.versions)
+    return seen.texts
 
 
 def install() -> None:

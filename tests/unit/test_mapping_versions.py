@@ -58,14 +58,14 @@ def test_a_worker_reads_the_texts_again_only_when_the_counter_moved(published):
     assert again is not first and "PONum: {from: payment_key}" in again["sales_order"]
 
 
-def test_the_event_records_the_versions_it_was_built_with(published):
+def test_the_versions_an_event_is_built_with_are_noted_for_its_stage_to_write(published):
     publish(DESCRIPTION_AS_PO, base_version=1)
     with recorder.working_on("evt_built"):
         engine.build_documents(FLOW, sample(), MAPPINGS_DIR)
-    stamped = json.loads(published.hget("sec:event:evt_built", "mapping_version"))
-    assert stamped == {**versions.base_versions(FLOW), "sales_order": 2}
-    records = [json.loads(fields["r"]) for _, fields in published.xrange(recorder.STREAM)]
-    assert {"kind": "event", "id": "evt_built", "mapping_version": stamped}.items() <= records[-1].items()
+        noted = recorder.noted()
+    assert noted == {"mapping_version": {**versions.base_versions(FLOW), "sales_order": 2}}
+    assert not published.exists("sec:event:evt_built")  # nothing written by the build itself
+    assert recorder.noted() == {}  # outside the stage: nothing kept
 
 
 def test_a_refused_draft_names_file_line_and_field_and_is_not_published(published):
@@ -163,3 +163,18 @@ def test_the_cli_previews_an_event_and_exits_1_on_a_bad_draft(published, tmp_pat
     draft.write_text(MISTYPED, encoding="utf-8")
     refused = CliRunner().invoke(mapping_cli, ["preview", event_id, "--draft", str(draft)])
     assert refused.exit_code == 1 and "sales_order.yaml:" in refused.output
+
+
+def test_facts_noted_in_a_stage_are_written_by_its_closing_round_trip(published):
+    from tasks.base import PipelineTask
+
+    publish(DESCRIPTION_AS_PO, base_version=1)
+    event = {"id": "evt_noted", "flow": FLOW, "type": "charge.succeeded"}
+    with recorder.working_on("evt_noted"):
+        output = {"documents": engine.build_documents(FLOW, sample(), MAPPINGS_DIR)}
+        PipelineTask._advance(PipelineTask(), "transform", event, output)  # the stage's own round trip
+    versions_built = {**versions.base_versions(FLOW), "sales_order": 2}
+    assert json.loads(published.hget("sec:event:evt_noted", "mapping_version")) == versions_built
+    assert published.exists("sec:stage:evt_noted:validate")
+    records = [json.loads(fields["r"]) for _, fields in published.xrange(recorder.STREAM)]
+    assert {"kind": "event", "id": "evt_noted", "mapping_version": versions_built}.items() <= records[-1].items()
