@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from tasks.context import context_for
-from tasks.errors import PipelineError
+from tasks.errors import PipelineError, PrerequisiteMissing
 from tasks.flows import SkipEvent
 from tasks.flows import payout_reconciliation as flow
 from tasks.flows.payout_reconciliation import load_report, recent_reports, reconcile_now
@@ -119,6 +119,9 @@ def reconcile_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
     except SkipEvent as skipped:
         click.echo(f"Not reconciled: {skipped}", err=True)
         sys.exit(2)
+    except PrerequisiteMissing as waiting:  # posted automatically, once it reconciles: the report is stored
+        click.echo(f"Not posted: {waiting.message}", err=True)
+        report = load_report(payout_id) or {}
     _show(report or None, as_json, as_csv)
 
 
