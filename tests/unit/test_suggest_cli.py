@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ CELERY = Path(sys.executable).with_name("celery")
 
 def test_the_real_command_reads_stdin_and_prints_the_contract():
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}  # no Redis: learning is skipped, never fatal
-    started = time.perf_counter()
     done = subprocess.run([str(CELERY), "-A", "tasks", "mapping", "suggest", "--json"], input=json.dumps(REQUEST),
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -40,14 +38,11 @@ def test_the_real_command_reads_stdin_and_prints_the_contract():
     assert isinstance(zip_code["confidence"], float) and 0 <= zip_code["confidence"] <= 1
     assert zip_code["transform"] is None and zip_code["reasons"]
     assert answer["suggestions"][2]["candidates"][0]["transform"] == "currency_code"
-    assert time.perf_counter() - started < 30  # the process start; the work itself is timed below
 
 
-def test_omitted_target_fields_mean_every_column_and_it_takes_under_a_second():
+def test_omitted_target_fields_mean_every_column():  # its time per document is bench.suggest's to measure
     request = {"source": REQUEST["source"], "target": {"table": "Customer"}}
-    started = time.perf_counter()
     answer = suggest_document(request)
-    assert time.perf_counter() - started < 1.0
     targets = {s["target"] for s in answer["suggestions"]}
     assert {"Customer.Zip", "Customer.BTZip", "Customer.EMailAddress"} <= targets and len(targets) > 400
     assert all(len(s["candidates"]) <= 3 for s in answer["suggestions"])
