@@ -161,7 +161,9 @@ def lines_of(txn: Txn, header: dict) -> list[dict]:
 
 def recompute_header(txn: Txn, header: dict) -> None:
     """Totals and balance from the header's lines."""
-    header = txn.get("GLJournalEntries", header_key(header))
+    current = txn.get("GLJournalEntries", header_key(header))
+    assert current is not None, "a line's header exists (checked before the line was written)"
+    header = current
     lines = lines_of(txn, header)
     debit = sum((amount(line, "TotDebit") for line in lines), Decimal(0))
     credit = sum((amount(line, "TotCredit") for line in lines), Decimal(0))
