@@ -48,13 +48,18 @@ def deliver_payout_twice(harness, payout: dict[str, Any], timeout: float = 120) 
 
 
 def expected_fees(payout: dict[str, Any]) -> dict[str, int]:
-    """Per Bank Fee ID, what §6b's table sums over the sandbox's transactions (card and dispute fees)."""
-    fees = {"STRFEE": 0, "DISPFEE": 0}
+    """Per Bank Fee ID, what §6b's table sums over the sandbox's transactions (card, dispute, fx, other)."""
+    fees = {"STRFEE": 0, "DISPFEE": 0, "FXFEE": 0, "OTHFEE": 0}
     for txn in payout["balance_transactions"]:
         if txn["type"] == "payout":
             continue
-        key = "DISPFEE" if txn["reporting_category"] in ("dispute", "dispute_reversal") else "STRFEE"
-        fees[key] += sum(detail["amount"] for detail in txn["fee_details"])
+        if txn["type"] == "stripe_fx_fee":
+            fees["FXFEE"] -= txn["amount"]
+        elif txn["reporting_category"] in ("fee", "tax"):
+            fees["OTHFEE"] -= txn["amount"]
+        else:
+            key = "DISPFEE" if txn["reporting_category"] in ("dispute", "dispute_reversal") else "STRFEE"
+            fees[key] += sum(detail["amount"] for detail in txn["fee_details"])
     return {fee_id: total for fee_id, total in fees.items() if total}
 
 
@@ -69,9 +74,11 @@ def assert_posted_once(harness, payout: dict[str, Any], exponent: int) -> None:
     transfers = operating["rows"]
     assert len(transfers) == 1
     assert Decimal(str(transfers[0]["DocTranAmt"])) == Decimal(payout["payout"]["amount"]) * unit
-    gross = sum(txn["amount"] for txn in payout["balance_transactions"] if txn["type"] != "payout")
+    gross = sum(txn["amount"] for txn in payout["balance_transactions"]
+                if txn["type"] != "payout" and txn["reporting_category"] not in ("fee", "tax"))
     currency = payout["payout"]["currency"].upper()
-    # Receipts put the gross in (each matched by the report); the payout's own rows take gross out again.
+    # Receipts (and a failed payout's reversal) put the gross in, each matched by the report; the payout's
+    # own rows (fees, fee transactions and the transfer) take exactly that out again.
     assert Decimal(str(clearing["balance"][currency])) == -Decimal(gross) * unit
 
 
@@ -80,8 +87,10 @@ def test_a_usd_payout_with_sales_a_refund_and_a_chargeback_is_posted_once(harnes
     refund = sandbox(harness, "/refunds", charge=first["charge"]["id"], amount=2000, reason="requested_by_customer")
     dispute = sandbox(harness, "/disputes", charge=second["charge"]["id"], reason="fraudulent")
     assert {r["state"] for r in deliver_all(harness, refund["events"] + dispute["events"])} == {"done"}
+    fx_fee = admin(harness, "fees", {"type": "stripe_fx_fee", "amount": 123, "currency": "usd"})
     payout = pay_out(harness, "usd", [first["charge"]["id"], second["charge"]["id"], refund["refund"]["id"],
-                                      dispute["dispute"]["id"]])
+                                      dispute["dispute"]["id"], fx_fee["balance_transaction"]["id"]])
+    assert set(expected_fees(payout)) == {"STRFEE", "DISPFEE", "FXFEE"}
     record = deliver_payout_twice(harness, payout)
     assert record["epicor_keys"]["posting"] == "posted"
     assert_posted_once(harness, payout, exponent=2)
@@ -126,3 +135,41 @@ def test_a_payout_before_its_last_sale_waits_and_is_posted_when_the_sale_arrives
     assert_posted_once(harness, payout, exponent=2)
     assert harness.wait(event["id"], timeout=120)[0]["state"] == "done"  # its own retry finds it all done
     assert_posted_once(harness, payout, exponent=2)
+
+
+def test_a_failed_payout_after_posting_is_transferred_back_once_and_the_next_payout_still_posts(harness):
+    sale = paid_sale(harness, "pp-fail1", 8800, "usd")
+    payout = pay_out(harness, "usd", [sale["charge"]["id"]])
+    deliver_payout_twice(harness, payout)
+    po, amount = payout["payout"]["id"], Decimal(payout["payout"]["amount"]) / 100
+    failed = admin(harness, f"payouts/{po}/fail", {"failure_code": "account_closed"})
+    event = next(e for e in failed["events"] if e["type"] == "payout.failed")
+    for _ in range(2):
+        assert harness.deliver(event).status_code == 200
+    assert harness.wait(event["id"])[0]["state"] == "done"
+    back = register(harness, "MAIN", f"{po}-R")["rows"]
+    assert [Decimal(str(row["DocTranAmt"])) for row in back] == [amount]  # one transfer back, into clearing
+    assert [Decimal(str(row["DocTranAmt"])) for row in register(harness, "OPER", f"{po}-R")["rows"]] == [-amount]
+    assert len([row for row in register(harness, "MAIN", po)["rows"] if row.get("BankFeeID")]) == 1  # fees stay
+    report = harness.http.get(f"{harness.stack.web_url}/api/payouts/{po}", timeout=10).json()
+    assert report["reversal"]["documents"][0]["TranRef"] == f"{po}-R"
+
+    # The money comes back in the next payout as a payout_failure without a receipt: the reversal stands for it.
+    later = paid_sale(harness, "pp-fail2", 2500, "usd")
+    returned = failed["balance_transactions"][0]["id"]
+    second = pay_out(harness, "usd", [later["charge"]["id"], returned])
+    assert {txn["type"] for txn in second["balance_transactions"]} == {"charge", "payout_failure", "payout"}
+    deliver_payout_twice(harness, second)
+    assert_posted_once(harness, second, exponent=2)
+
+
+def test_a_payout_failed_before_it_was_posted_gets_nothing(harness):
+    unposted = harness.create_payment(amount=1500, currency="usd", customer=customer("pp-fail3"))
+    payout = pay_out(harness, "usd", [unposted["charge"]["id"]])
+    po = payout["payout"]["id"]
+    failed = admin(harness, f"payouts/{po}/fail", {"failure_code": "no_account"})
+    event = next(e for e in failed["events"] if e["type"] == "payout.failed")
+    assert harness.deliver(event).status_code == 200
+    record = harness.wait(event["id"])[0]
+    assert record["state"] == "ignored", record
+    assert register(harness, "MAIN", f"{po}-R")["rows"] == [] and register(harness, "OPER", po)["rows"] == []
