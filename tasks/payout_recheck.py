@@ -7,7 +7,10 @@ unmatched. Every ``PAYOUT_RECHECK_SECONDS`` (default 900) from Celery beat (task
 ``PAYOUT_RECHECK_DAYS`` (30) that still has unmatched transactions is checked against Epicor: one
 read-only look-up of just those references (in batches of twenty). When any of them is now there,
 the payout is reconciled again (Stripe's transaction list and every Epicor look-up, as
-``payouts reconcile`` does) and its report replaced. Nothing changes, and Stripe is not called, for a
+``payouts reconcile`` does) and its report replaced; a payout that now reconciles is posted into
+Epicor then (``tasks.flows.payout_posting``: its documents are found before they are created, so this
+and the payout event's own retry never post it twice), one that still does not is logged as failed
+and looked at again on the next run. Nothing changes, and Stripe is not called, for a
 report whose missing documents are still missing. Runs never overlap (a lock); a payout that fails
 to reconcile is logged and tried again on the next run.
 """
