@@ -122,6 +122,9 @@ def test_csv_exports_and_imports_as_a_draft_refused_by_line(admin):
     schema = admin.post(f"{PARTS}/import", data=bad.replace("prices.price_1\n", ""), content_type="text/csv")
     assert schema.status_code == 422 and schema.get_json()["problems"][0]["line"] == 4
     assert admin.post(f"{PARTS}/import", json={"csv": "part;code\n"}).status_code == 422
+    verdict = admin.post(f"{PARTS}/import?verdict=1", data=bad, content_type="text/csv")
+    assert verdict.status_code == 200 and verdict.get_json()["ok"] is False
+    assert verdict.get_json()["problems"][0]["line"] == 5
     assert admin.post(f"{PARTS}/import", json={}).status_code == 400
 
 

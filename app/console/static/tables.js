@@ -47,15 +47,15 @@
   function showCheck(row, verdict) {
     var cell = row.querySelector("td.check");
     row.classList.remove("not-in-epicor", "in-epicor");
-    if (!verdict.checked) { say(cell, "", ""); return; }
+    if (!verdict.checked) { say(cell, "", "check"); return; }
     if (verdict.ok === true) {
       row.classList.add("in-epicor");
-      say(cell, "✓ " + verdict.message, "ok");
+      say(cell, "✓ " + verdict.message, "check ok");
     } else if (verdict.ok === false) {
       row.classList.add("not-in-epicor");
-      say(cell, "✗ " + verdict.message, "bad");
+      say(cell, "✗ " + verdict.message, "check bad");
     } else {
-      say(cell, "? " + verdict.message, "unknown");
+      say(cell, "? " + verdict.message, "check unknown");
     }
   }
 
@@ -154,9 +154,9 @@
     var result = document.getElementById("csv-result");
     if (!file) { return; }
     file.text().then(function (text) {
-      return send("/import", text, "text/csv");
+      return send("/import?verdict=1", text, "text/csv");
     }).then(function (answer) {
-      if (answer.status !== 200) {
+      if (answer.status !== 200 || !answer.answer.ok) {
         listProblems(result, (answer.answer.error || "the CSV is refused") + "; nothing was applied:",
                      answer.answer.problems, "line");
         return;
