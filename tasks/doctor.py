@@ -314,6 +314,8 @@ def check_payout_codes(doctor: Doctor, epicor: Any) -> None:
     """The banks, Bank Fee IDs (bank shape) or journal code and GL accounts (journal shape) of payouts.yaml."""
     from tasks.mapping.payout_settings import load_payout_settings
 
+    if doctor.settings is None or doctor.mappings is None:
+        return  # said by the configuration check
     settings = load_payout_settings(doctor.settings.mappings_dir, doctor.mappings.bank_account)
     if not settings.configured:
         doctor.add("Epicor payout codes", INFO, "no payouts.yaml: payouts are reported, never posted")
