@@ -45,7 +45,12 @@ DOCUMENT_KINDS: dict[str, tuple[str, str | None]] = {
     "credit_memo": ("invoice_header", "invoice_line"),
     "customer_standing": ("customer_standing", None),
     "customer_contact": ("customer_contact", None),
+    # Stripe targets of the Epicor -> Stripe flows: their schemas are Stripe's (tasks/mapping/data/stripe_fields.json),
+    # checked by their flows against what Stripe refuses, never by the Epicor schemas.
+    "stripe_customer": ("stripe_customer", None),
+    "stripe_invoice": ("stripe_invoice", "stripe_invoice_item"),
 }
+STRIPE_KINDS = frozenset({"stripe_customer", "stripe_invoice"})
 
 TOKEN = re.compile(r"\{\{(" + "|".join(ASSIGNED_KEYS) + r")\}\}")
 

@@ -19,7 +19,7 @@ numbers only at the Epicor edge, and refuses a value a float cannot carry exactl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -376,12 +376,15 @@ def validate_document(kind: str, document: dict, currency: str) -> dict:
         raise ValidationFailed(message, reason=f"validation.{kind}") from None
 
 
-def validate_documents(documents: Iterable[Document]) -> None:
+def validate_documents(documents: Iterable[Document], line_kinds: Mapping[str, str] | None = None) -> None:
     """Every document's header and lines against the schemas its kind names; ``ValidationFailed`` at the
     first problem. A document without amounts (a group, a hold) has no currency of its own: its values
-    are checked as in any currency, since none of them depends on decimal places."""
+    are checked as in any currency, since none of them depends on decimal places. ``line_kinds`` names
+    another schema for the lines of a kind, as its mapping file's ``lines: schema:`` does (an invoice
+    Stripe billed: ``{"ar_invoice": "billed_line"}``, a proration credit being negative)."""
     for doc in documents:
         header_kind, line_kind = DOCUMENT_KINDS[doc["kind"]]
+        line_kind = (line_kinds or {}).get(doc["kind"], line_kind)
         currency = doc["currency"] or "USD"
         validate_document(header_kind, _connector_fields(doc["header"]), currency)
         if doc["lines"] and line_kind is None:

@@ -27,13 +27,16 @@ from typing import Any
 from tasks import store, sync_marks
 from tasks.connectors.stripe_api import StripeNotFound
 from tasks.context import Context
+from tasks.documents import Document
 from tasks.epicor.posting import CUSTOMERS
 from tasks.errors import PermanentError, ValidationFailed
 from tasks.flows import Flow, RetryPolicy, SkipEvent
 from tasks.mapping import epicor_to_stripe as mapping
+from tasks.mapping.building import documents_for
 
 log = logging.getLogger(__name__)
 
+FLOW_NAME = "epicor_customer"
 CUSTOMER_COLUMNS = ("CustNum", "CustID", "Name", "EMailAddress", "PhoneNum", "Address1", "Address2", "Address3",
                     "City", "State", "Zip", "Country", "ExternalID", "TermsCode", "CurrencyCode", "SysRevID")
 STRIPE_COLUMNS = ("id", "name", "email", "phone", "address", "metadata")
@@ -87,8 +90,16 @@ def fetch(ctx: Context, envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def transform(ctx: Context, fetched: dict[str, Any]) -> dict[str, Any]:
-    wanted = mapping.customer_params(fetched["customer"], ctx.settings.epicor_company, ctx.mappings)
-    return {**fetched, "wanted": wanted}
+    """The Stripe customer from its mapping file (``mappings/documents/epicor_customer``), and as the Stripe
+    parameters it gives with the metadata linking the records (``wanted``: what validate and post send)."""
+    documents = customer_documents(ctx, fetched["customer"])
+    wanted = mapping.customer_params(documents[0], fetched["customer"], ctx.settings.epicor_company)
+    return {**fetched, "documents": documents, "wanted": wanted}
+
+
+def customer_documents(ctx: Context, row: dict[str, Any]) -> list[Document]:
+    """The Stripe customer document of an Epicor customer row (also the sales order flow's customer)."""
+    return documents_for(ctx, FLOW_NAME, {"customer": row, "stripe_customer": None})
 
 
 def check_customer(row: dict[str, Any], wanted: dict[str, Any]) -> None:
@@ -176,5 +187,5 @@ def _write_back_external_id(ctx: Context, row: dict[str, Any], customer_id: str)
     row["ExternalID"] = customer_id
 
 
-FLOW = Flow(name="epicor_customer", fetch=fetch, transform=transform, validate=validate, post=post,
+FLOW = Flow(name=FLOW_NAME, fetch=fetch, transform=transform, validate=validate, post=post,
             status_update=status_update, retry=RetryPolicy(max_retries=8, backoff_base=5, backoff_max=600))

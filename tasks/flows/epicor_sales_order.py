@@ -35,9 +35,11 @@ from tasks.errors import PermanentError, PrerequisiteMissing, ValidationFailed
 from tasks.flows import Flow, RetryPolicy, SkipEvent
 from tasks.flows import epicor_customer as customers
 from tasks.mapping import epicor_to_stripe as mapping
+from tasks.mapping.building import documents_for
 
 log = logging.getLogger(__name__)
 
+FLOW_NAME = "epicor_sales_order"
 ORDER_COLUMNS = ("OrderNum", "CustNum", "OrderDate", "PONum", "TermsCode", "CurrencyCode", "DocOrderAmt",
                  "IntExternalKey", "OpenOrder", "VoidOrder", "SysRevID")
 LINE_COLUMNS = ("OrderNum", "OrderLine", "PartNum", "LineDesc", "SalesUM", "SellingQuantity", "DocUnitPrice",
@@ -75,13 +77,17 @@ def _ensure_billable(order: dict[str, Any]) -> None:
 
 # -- transform -----------------------------------------------------------------------------------
 def transform(ctx: Context, fetched: dict[str, Any]) -> dict[str, Any]:
+    """The Stripe invoice and its items from their mapping file (``mappings/documents/epicor_sales_order``) and
+    the order's customer from ``epicor_customer``'s; beside them, as the Stripe parameters they give with the
+    metadata naming the order and its lines, what validate and post send."""
     order, customer = fetched["order"], fetched["customer"]
     company = ctx.settings.epicor_company
-    days = ctx.mappings.days_until_due(order.get("TermsCode") or customer.get("TermsCode"))
-    invoice = mapping.invoice_params(order, company, days, ctx.mappings)
-    return {**fetched, "currency": invoice["currency"], "invoice": invoice,
-            "items": mapping.invoice_items(fetched["lines"], invoice["currency"]),
-            "customer_wanted": mapping.customer_params(customer, company, ctx.mappings)}
+    [invoice_document] = documents_for(ctx, FLOW_NAME, fetched)
+    customer_documents = customers.customer_documents(ctx, customer)
+    invoice = mapping.invoice_params(invoice_document, order, company)
+    return {**fetched, "documents": customer_documents + [invoice_document], "currency": invoice["currency"],
+            "invoice": invoice, "items": mapping.invoice_items(invoice_document, fetched["lines"]),
+            "customer_wanted": mapping.customer_params(customer_documents[0], customer, company)}
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -207,5 +213,5 @@ def status_update(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     return {"keys": stage_input["keys"]}
 
 
-FLOW = Flow(name="epicor_sales_order", fetch=fetch, transform=transform, validate=validate, post=post,
+FLOW = Flow(name=FLOW_NAME, fetch=fetch, transform=transform, validate=validate, post=post,
             status_update=status_update, retry=RetryPolicy(max_retries=8, backoff_base=5, backoff_max=600))

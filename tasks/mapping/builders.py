@@ -9,7 +9,8 @@ builder's name, so ``sale.lines[].part`` and ``payer.name`` are ordinary JMESPat
 
 Builders of one flow read that flow's fetched objects: ``sale``, ``payer``, ``order_comment`` a payment;
 ``refunded`` a refund; ``disputed`` a dispute; ``billed`` and ``invoice_payer`` a paid Stripe invoice;
-``declined`` a failed payment; ``contact`` a Stripe customer.
+``declined`` a failed payment; ``customer_payer`` and ``contact`` a Stripe customer; ``epicor_contact`` an Epicor
+customer and ``order_invoice`` an Epicor sales order (written to Stripe).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tasks.mapping.address import clean_text
 from tasks.mapping.currency import minor_to_decimal
 from tasks.mapping.customers import ADDRESS_FIELDS, as_payer, wanted_contact
 from tasks.mapping.disputes import dispute_state
+from tasks.mapping.epicor_to_stripe import epicor_contact as stripe_contact_of
+from tasks.mapping.epicor_to_stripe import order_invoice as invoice_of_order
 from tasks.mapping.order_to_cash import (
     amount_paid,
     customer_section,
@@ -168,3 +171,20 @@ def contact(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
     address = {name: wanted[name] for name in ADDRESS_FIELDS if name in wanted}
     return {"name": wanted.get("Name"), "email": wanted.get("EMailAddress"), "phone": wanted.get("PhoneNum"),
             "address": address or None}
+
+
+@builder("epicor_contact", "An Epicor customer's e-mail and address as Stripe takes them")
+def epicor_contact(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """``email``: the first of the addresses Epicor's ``EMailAddress`` may hold (Stripe takes one); ``address``:
+    Stripe's ``line1`` (Address1), ``line2`` (Address2 and Address3), ``city``, ``state``, ``postal_code`` and
+    ``country`` (the ISO code, through countries.yaml read backwards; blank when unknown)."""
+    return stripe_contact_of(fetched["customer"], tables)
+
+
+@builder("order_invoice", "An Epicor sales order as a Stripe invoice: currency, terms, items")
+def order_invoice(fetched: Mapping[str, Any], tables: Mappings) -> dict[str, Any]:
+    """``currency`` (Stripe's, from the order's CurrencyCode through currencies.yaml read backwards),
+    ``days_until_due`` (terms.yaml, by the order's terms, else the customer's), ``your_po`` (``, your PO …`` or
+    blank) and one of ``items`` per live order line: ``quantity`` x ``unit_amount_decimal`` (minor units) for a
+    whole quantity without discount, else ``amount``, the net, with quantity and price in its ``description``."""
+    return invoice_of_order(fetched, tables)

@@ -11,6 +11,9 @@ Policy:
 - An update sends only what differs from the Stripe customer as it is now (``customer_changes``):
   nothing differs, nothing is sent, and Stripe emits no ``customer.updated``. This, with the
   fingerprints below, is what keeps the two systems from echoing each other's changes.
+- What is written is data where it is assignment: ``mappings/documents/epicor_customer/stripe_customer.yaml`` and
+  ``epicor_sales_order/stripe_invoice.yaml`` map Epicor's columns to Stripe's parameters (``stripe_fields.json``);
+  the metadata linking the records, the item arithmetic and the idempotency keys stay here.
 - Invoice lines: one Stripe invoice item per live order line, the unit price converted to minor units
   by the currency's exponent (``decimal_to_minor``: exact or an error, never rounded). Stripe takes
   whole quantities only, so a fractional quantity, or a line with a discount, becomes one item for
@@ -85,10 +88,33 @@ def link_metadata(row: Mapping[str, Any], company: str) -> dict[str, str]:
             "epicor_cust_id": clean_text(row.get("CustID"))}
 
 
-def customer_params(row: Mapping[str, Any], company: str, mappings: Mappings) -> dict[str, Any]:
-    """Everything the Stripe customer should say about this Epicor customer."""
-    return {"name": clean_text(row.get("Name")), "email": first_email(row.get("EMailAddress")),
-            "phone": clean_text(row.get("PhoneNum")), "address": stripe_address(row, mappings.countries),
+def epicor_contact(row: Mapping[str, Any], mappings: Mappings) -> dict[str, Any]:
+    """What the customer mapping file reads besides the row itself: ``email``, the first of Epicor's addresses,
+    and ``address``, Stripe's six keys (blank when Epicor has none)."""
+    address = stripe_address(row, mappings.countries) or {key: "" for key in ADDRESS_KEYS}
+    return {"email": first_email(row.get("EMailAddress")), "address": address}
+
+
+def nested(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A document's fields as Stripe parameters: ``address.line1`` becomes ``{"address": {"line1": …}}``."""
+    params: dict[str, Any] = {}
+    for name, value in fields.items():
+        parent, _, child = name.partition(".")
+        if child:
+            params.setdefault(parent, {})[child] = value
+        else:
+            params[name] = value
+    return params
+
+
+def customer_params(document: Mapping[str, Any], row: Mapping[str, Any], company: str) -> dict[str, Any]:
+    """Everything the Stripe customer should say about this Epicor customer: the values its mapping file
+    (``epicor_customer/stripe_customer.yaml``) gave, a blank address as none, and the metadata that links
+    the two records (never mapped: the sync recognises its own echoes by it)."""
+    params = nested(document["header"])
+    address = {key: clean_text((params.get("address") or {}).get(key)) for key in ADDRESS_KEYS}
+    return {**params, "name": clean_text(params.get("name")), "email": clean_text(params.get("email")),
+            "phone": clean_text(params.get("phone")), "address": address if any(address.values()) else None,
             "metadata": {**link_metadata(row, company), SYNC_REV: str(int(row.get("SysRevID") or 0))}}
 
 
@@ -139,13 +165,23 @@ def live_lines(lines: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted((line for line in lines if not line.get("VoidLine")), key=lambda line: int(line["OrderLine"]))
 
 
-def invoice_params(order: Mapping[str, Any], company: str, days_until_due: int, mappings: Mappings) -> dict[str, Any]:
-    """The draft invoice for a sales order (the customer and the items are added when posting)."""
+def order_invoice(fetched: Mapping[str, Any], mappings: Mappings) -> dict[str, Any]:
+    """What the invoice mapping file (``epicor_sales_order/stripe_invoice.yaml``) reads besides the order: the
+    Stripe ``currency`` (the currencies table read backwards), ``days_until_due`` by the order's terms (else
+    the customer's, terms.yaml), ``your_po`` (``, your PO …`` when the order has one) and the ``items``."""
+    order, customer = fetched["order"], fetched.get("customer") or {}
+    currency = stripe_currency(str(order.get("CurrencyCode") or ""), mappings)
     reference = clean_text(order.get("PONum"))
-    description = f"Sales order {int(order['OrderNum'])}" + (f", your PO {reference}" if reference else "")
-    return {"currency": stripe_currency(str(order.get("CurrencyCode") or ""), mappings),
-            "collection_method": "send_invoice", "days_until_due": days_until_due, "auto_advance": False,
-            "pending_invoice_items_behavior": "exclude", "description": description,
+    return {"currency": currency, "days_until_due": mappings.days_until_due(order.get("TermsCode")
+                                                                            or customer.get("TermsCode")),
+            "your_po": f", your PO {reference}" if reference else "",
+            "items": [_item_values(line, currency) for line in live_lines(fetched["lines"])]}
+
+
+def invoice_params(document: Mapping[str, Any], order: Mapping[str, Any], company: str) -> dict[str, Any]:
+    """The draft invoice for a sales order as its mapping file gave it, with the metadata that names the order
+    (never mapped: the flow finds the order's invoice by it); the customer and the items are added at post."""
+    return {**nested(document["header"]),
             "metadata": {"epicor_company": company, "epicor_order_num": str(int(order["OrderNum"])),
                          "epicor_cust_num": str(int(order["CustNum"]))}}
 
@@ -158,25 +194,31 @@ def _plain(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def invoice_item(line: Mapping[str, Any], currency: str) -> dict[str, Any]:
-    """One Stripe invoice item for one order line (customer and invoice are added when posting)."""
+def _item_values(line: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """One order line as one Stripe invoice item: ``quantity`` x ``unit_amount_decimal`` (minor units) for a
+    whole quantity without discount, else ``amount``, the line's net, with quantity and price in its text.
+    Each has ``description`` and the ``order_line`` it bills."""
     quantity, price = _decimal(line.get("SellingQuantity")), _decimal(line.get("DocUnitPrice"))
     discount = _decimal(line.get("DocDiscount"))
     description = clean_text(line.get("LineDesc")) or clean_text(line.get("PartNum"))
-    metadata = {"epicor_order_num": str(int(line["OrderNum"])), "epicor_order_line": str(int(line["OrderLine"])),
-                "epicor_part_num": clean_text(line.get("PartNum"))}
-    item: dict[str, Any] = {"currency": currency, "description": description[:500], "metadata": metadata}
+    values: dict[str, Any] = {"order_line": int(line["OrderLine"]), "description": description, "quantity": None,
+                              "unit_amount_decimal": None, "amount": None}
     if quantity == quantity.to_integral_value() and quantity > 0 and discount == 0:
-        return item | {"quantity": int(quantity), "unit_amount_decimal": str(decimal_to_minor(price, currency))}
+        return values | {"quantity": int(quantity), "unit_amount_decimal": str(decimal_to_minor(price, currency))}
     extended = _decimal(line["DocExtPriceDtl"]) if line.get("DocExtPriceDtl") is not None else quantity * price
     net = extended.quantize(Decimal(1).scaleb(-epicor_decimals(currency))) - discount
     detail = f"{_plain(quantity)} {clean_text(line.get('SalesUM'))} x {_plain(price)}".replace("  ", " ")
     detail += f" less {_plain(discount)}" if discount else ""
-    return item | {"amount": decimal_to_minor(net, currency), "description": f"{description} ({detail})"[:500]}
+    return values | {"amount": decimal_to_minor(net, currency), "description": f"{description} ({detail})"}
 
 
-def invoice_items(lines: Sequence[Mapping[str, Any]], currency: str) -> list[dict[str, Any]]:
-    return [invoice_item(line, currency) for line in live_lines(lines)]
+def invoice_items(document: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The invoice's items as its mapping file gave them, each with the metadata that names its order line
+    and part (never mapped: the invoice flow maps the part back by it, the post adds only missing lines)."""
+    return [{**nested(item), "metadata": {"epicor_order_num": str(int(line["OrderNum"])),
+                                          "epicor_order_line": str(int(line["OrderLine"])),
+                                          "epicor_part_num": clean_text(line.get("PartNum"))}}
+            for item, line in zip(document["lines"], live_lines(lines), strict=True)]
 
 
 def item_amount(item: Mapping[str, Any]) -> int:

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from tasks import store
-from tasks.documents import Document
+from tasks.documents import STRIPE_KINDS, Document
 from tasks.errors import MappingError, PermanentError
 from tasks.mapping import engine, shapes, versions
 from tasks.mapping.tables import Mappings
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 TRANSFORM_OF = {"order_to_cash": "order_to_cash", "refunds": "refunds", "disputes": "disputes",
                 "dispute_reversals": "disputes", "stripe_invoice": "stripe_invoice",
                 "stripe_invoice_receipt": "stripe_invoice", "payment_failed": "payment_failed",
-                "customer_sync": "customer_sync", "customer_standing": "customer_standing"}
+                "customer_sync": "customer_sync", "customer_standing": "customer_standing",
+                "epicor_customer": "epicor_customer", "epicor_sales_order": "epicor_sales_order"}
 
 
 class PreviewRefused(MappingError):
@@ -134,7 +135,7 @@ def _build(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[st
         result.errors = [f"these Stripe objects cannot be built into documents ({type(exc).__name__}: {exc})"]
         return
     result.documents = [dict(document) for document in documents]
-    result.errors = _schema_errors(result.documents)
+    result.errors = _schema_errors(result.documents, _line_kinds(texts, mappings_dir))
 
 
 def _documents(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[str, str]],
@@ -166,12 +167,21 @@ def _posted(stage_output: Any) -> Iterator[Document]:
             yield from _posted(item)
 
 
-def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
-    """What the validate stage would refuse in these documents (Epicor's schemas: lengths, types, required)."""
+def _line_kinds(texts: dict[str, dict[str, str]], mappings_dir: str | Path) -> dict[str, str]:
+    """The line schema each document kind's mapping file names (``lines: schema:``): a Stripe invoice's AR
+    invoice lines are billed lines, which may be negative, and are validated as such by their flow."""
+    return {spec.kind: spec.lines.schema for directory, documents in texts.items()
+            for spec in engine.load_flow(directory, mappings_dir, documents) if spec.lines is not None}
+
+
+def _schema_errors(documents: list[dict[str, Any]], line_kinds: dict[str, str]) -> list[str]:
+    """What the validate stage would refuse in these documents (Epicor's schemas: lengths, types, required);
+    a document for Stripe (the Epicor -> Stripe flows) is checked by its flow, not by Epicor's schemas."""
     from tasks.epicor.schemas import validate_documents
 
+    epicor = [cast("Document", document) for document in documents if document["kind"] not in STRIPE_KINDS]
     try:
-        validate_documents([cast("Document", document) for document in documents])
+        validate_documents(epicor, line_kinds)
     except PermanentError as exc:  # ValidationFailed, MappingError: what the validate stage would dead-letter
         return [exc.message]
     return []

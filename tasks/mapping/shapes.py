@@ -12,7 +12,8 @@ designer shows on each side.
 * **Target palettes** come from the Epicor schema (``data/epicor_fields.json``: every column of the tables
   the connector writes, with its type), narrowed by the connector's own document schemas
   (``tasks/epicor/schemas.py``: lengths, required fields). User-defined ``_c`` columns exist only at a site that
-  added them, so a site declares them in ``documents/user_fields.yaml``; undeclared ones are refused.
+  added them, so a site declares them in ``documents/user_fields.yaml``; undeclared ones are refused. The
+  Epicor -> Stripe flows write Stripe parameters instead, declared in ``data/stripe_fields.json``.
 
 Nothing here reads outside the product: the data files ship inside the package.
 """
@@ -57,6 +58,10 @@ FLOW_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "customer_sync": ("customer", "customer_contact"),
     # A subscription event: the customer to create when new (its hold and comment line are decided at post).
     "customer_standing": ("customer",),
+    # Epicor -> Stripe: the Stripe customer of an Epicor customer (also the customer of a sales order) ...
+    "epicor_customer": ("stripe_customer",),
+    # ... and the Stripe invoice, with its items, of an Epicor sales order.
+    "epicor_sales_order": ("stripe_invoice",),
 }
 
 # Objects whose keys are the site's own (Stripe metadata): any key below them may be read.
@@ -169,8 +174,14 @@ def _epicor_fields() -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=1)
+def _stripe_fields() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA_DIR / "stripe_fields.json").read_text(encoding="utf-8"))
+    return data
+
+
 def table_of(schema_kind: str) -> str:
-    documents = _epicor_fields()["documents"]
+    documents = {**_epicor_fields()["documents"], **_stripe_fields()["documents"]}
     if schema_kind not in documents:
         raise MappingError(f"unknown document schema {schema_kind!r}", reason="mapping.config")
     return str(documents[schema_kind]["table"])
@@ -178,7 +189,12 @@ def table_of(schema_kind: str) -> str:
 
 def palette(schema_kind: str, user_fields: Mapping[str, Mapping[str, Target]] | None = None) -> dict[str, Target]:
     """Every field a document of ``schema_kind`` may write: the Epicor table's columns (typed), the
-    connector schema's lengths and required fields, and the site's declared ``_c`` fields."""
+    connector schema's lengths and required fields, and the site's declared ``_c`` fields; for a Stripe
+    target (the Epicor -> Stripe flows) the Stripe parameters ``data/stripe_fields.json`` declares."""
+    stripe = _stripe_fields()["documents"].get(schema_kind)
+    if stripe is not None:
+        return {name: Target(name, rule["type"], rule.get("length"), bool(rule.get("required")))
+                for name, rule in stripe["fields"].items()}
     data = _epicor_fields()
     table = table_of(schema_kind)
     checked = data["documents"][schema_kind]["fields"]

@@ -110,8 +110,8 @@ def fake_redis(monkeypatch):
 
 
 def context(epicor: FakeEpicor, stripe: FakeStripe | None = None) -> Any:
-    return SimpleNamespace(settings=SimpleNamespace(epicor_company="EPIC06"), epicor=epicor,
-                           stripe=stripe or FakeStripe(), mappings=MAPPINGS, event={})
+    settings = SimpleNamespace(epicor_company="EPIC06", mappings_dir=REPO_ROOT / "mappings")
+    return SimpleNamespace(settings=settings, epicor=epicor, stripe=stripe or FakeStripe(), mappings=MAPPINGS, event={})
 
 
 def run_customer_flow(ctx: Any, event_type: str, cust_num: int = 214) -> dict[str, Any]:

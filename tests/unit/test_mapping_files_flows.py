@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from tasks.flows import customer_standing, customer_sync, payment_failed, stripe_invoice
+from tasks.flows import (
+    customer_standing,
+    customer_sync,
+    epicor_customer,
+    epicor_sales_order,
+    payment_failed,
+    stripe_invoice,
+)
+from tasks.mapping import engine
 from tasks.mapping.currency import epicor_currency_code
 from tasks.mapping.customers import customer_match, wanted_contact
 from tasks.mapping.tables import load_mappings
@@ -132,3 +140,45 @@ def test_a_site_puts_the_stripe_invoice_description_on_the_ar_invoice_and_its_nu
     assert documents["ar_invoice"]["header"]["Description"] == "Sub April seats"
     assert documents["cash_receipt"]["header"]["CheckRef"] == "HARB-0001"
     assert documents["cash_receipt"]["header"]["ExternalID"] == "ch_3RJm8sBq2cUe7XwP"  # the rest as shipped
+
+
+def epicor_context(site: SimpleNamespace) -> SimpleNamespace:
+    return SimpleNamespace(mappings=site.ctx.mappings, settings=SimpleNamespace(mappings_dir=site.dir,
+                                                                                epicor_company="EPIC06"))
+
+
+def test_a_site_sends_an_epicor_column_to_a_stripe_customer_field_of_both_epicor_flows(site):
+    fetched = samples("epicor_sales_order")[0]
+    edit(site.dir, "epicor_customer/stripe_customer.yaml", "phone: {from: customer.PhoneNum,",
+         "phone: {from: customer.CustID,")
+    ctx = epicor_context(site)
+    assert epicor_customer.transform(ctx, {"customer": fetched["customer"], "stripe_customer": None})["wanted"][
+        "phone"] == "ACME"
+    assert epicor_sales_order.transform(ctx, fetched)["customer_wanted"]["phone"] == "ACME"
+
+
+def test_a_site_words_the_stripe_invoice_and_adds_a_footer(site):
+    fetched = samples("epicor_sales_order")[0]
+    edit(site.dir, "epicor_sales_order/stripe_invoice.yaml", 'template: "Sales order $order$po"',
+         'template: "Order $order from Acme"')
+    edit(site.dir, "epicor_sales_order/stripe_invoice.yaml", "    pending_invoice_items_behavior: {const: exclude}\n",
+         "    pending_invoice_items_behavior: {const: exclude}\n    footer: {const: Thank you for your order}\n")
+    invoice = epicor_sales_order.transform(epicor_context(site), fetched)["invoice"]
+    assert invoice["description"] == "Order 5001 from Acme" and invoice["footer"] == "Thank you for your order"
+    assert invoice["metadata"]["epicor_order_num"] == "5001"  # the link stays the flow's own
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("    email: {from: epicor_contact.email}", "    e_mail: {from: epicor_contact.email}",
+     "Stripe Customer has no field e_mail (did you mean email?)"),
+    ("phone: {from: customer.PhoneNum, transforms: [{name: clean_text}]}",
+     "phone: {from: customer.PhoneNum, transforms: [{name: truncate, length: 40}]}",
+     "truncate length 40 is more than the 20 characters phone holds"),
+    ("name: {from: customer.Name,", "name: {from: customer.Nmae,",
+     "'customer.Nmae' is not in the epicor_customer source"),
+])
+def test_a_stripe_target_the_palette_does_not_declare_is_refused_with_file_line_and_field(site, old, new, message):
+    edit(site.dir, "epicor_customer/stripe_customer.yaml", old, new)
+    problems = [str(problem) for problem in engine.check_directory(site.dir)]
+    assert any("epicor_customer/stripe_customer.yaml:" in problem and message in problem for problem in problems), \
+        problems

@@ -53,6 +53,7 @@ def test_a_paid_invoice_event_previews_as_its_recorded_documents_and_a_draft_rea
     answer = operator.post("/api/mappings/preview", json={"event_id": event_id})
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json()["documents"] == case["documents"]
+    assert answer.get_json()["ok"] is True  # its negative proration line is checked as a billed line
     draft = (MAPPINGS_DIR / "documents/stripe_invoice_receipt/cash_receipt.yaml").read_text().replace(
         "template: Stripe invoice $number", "template: Subscription $number")
     answer = as_user(operator.application, "admin").post("/api/mappings/preview", json={
