@@ -156,7 +156,7 @@ def test_a_flow_switched_off_records_its_events_ignored_with_who_when_and_why(ad
     form.locator("button[type=submit]").click()
     admin.wait_for_url(f"{stack.web_url}/console/flows")
     wait_text(admin.locator("#flow-order_to_cash"), "switched off by ada")
-    screenshot(admin, "flows")
+    screenshot(admin, "flows", full_page=False)
     time.sleep(SWITCH_READ_SECONDS)
     payment, record = pay(harness, 1999)
     assert record["state"] == "ignored", record

@@ -81,7 +81,10 @@
 
   function bindRow(row) {
     row.querySelectorAll("input").forEach(function (input) {
-      input.addEventListener("input", function () { scheduleCheck(row); });
+      input.addEventListener("input", function () {
+        document.getElementById("publish-result").textContent = "";  // an earlier refusal no longer applies
+        scheduleCheck(row);
+      });
     });
     row.querySelector("button.delete-row").addEventListener("click", function () {
       row.remove();
