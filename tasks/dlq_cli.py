@@ -50,16 +50,32 @@ def _print_table(records: list[dict[str, Any]]) -> None:
         click.echo(f"    {_cell(record.get('message', ''), 160)}")
 
 
+# Failures that a published mapping or lookup-table change is meant to fix: their documents are built
+# again (from ``fetch``) so a retry posts what is published now, not the documents that failed. The
+# rebuild is safe at any stage because post finds every document by its reference before creating it.
+REBUILT_STAGES = frozenset({"validate"})
+REBUILT_REASONS = ("reference.", "mapping.", "config.")
+
+
+def restart_stage(record: dict[str, Any]) -> str:
+    """The stage a retry of ``record`` starts from: ``fetch`` for a failure a mapping fixes, else its own."""
+    stage = str(record["stage"])
+    if stage in REBUILT_STAGES or str(record.get("reason") or "").startswith(REBUILT_REASONS):
+        return "fetch"
+    return stage
+
+
 def retry_record(record: dict[str, Any]) -> None:
-    """Re-queue one record's chain from its failed stage, then drop that record."""
+    """Re-queue one record's chain (``restart_stage``), then drop that record."""
     event_id = record["id"]
     event = store.get_event(event_id) or {"id": event_id}
     event = {**event, "source": record.get("source"), "type": record.get("event_type"),
              "flow": record.get("flow"), "object_id": record.get("object_id")}
-    if record["stage"] != "fetch":
-        store.put_stage_input(event_id, record["stage"], record["stage_input"])
+    start = restart_stage(record)
+    if start != "fetch":
+        store.put_stage_input(event_id, start, record["stage_input"])
     store.update_event(event_id, state="received", last_error=None, retried_at=store.now())
-    build_chain(envelope_for(event), start=record["stage"]).apply_async()
+    build_chain(envelope_for(event), start=start).apply_async()
     dead_letters.remove(event_id, failure_id=record.get("failure_id", ""))
 
 

@@ -138,3 +138,20 @@ def test_purge_yes_does_not_ask(fake_redis):
     result = run("purge", "--yes", "--json")
     assert json.loads(result.output) == {"purged": 1}
     assert dlq.depth() == 0
+
+
+@pytest.mark.parametrize(("stage", "reason"), [("validate", "validation.too_long"),
+                                               ("post", "reference.missing_part"),
+                                               ("post", "mapping.invalid")])
+def test_a_failure_a_mapping_fixes_is_retried_from_fetch_so_its_documents_are_built_again(
+        fake_redis, queued, stage, reason):
+    dead("evt_a", stage=stage, reason=reason)
+    assert run("retry", "evt_a").exit_code == 0
+    assert [entry["start"] for entry in queued] == ["fetch"]
+    assert dlq.get("evt_a") is None
+
+
+def test_an_epicor_outage_is_retried_from_the_stage_that_failed_with_its_documents(fake_redis, queued):
+    dead("evt_a", stage="post", reason="epicor.unavailable.retries_exhausted")
+    assert run("retry", "evt_a").exit_code == 0
+    assert [entry["start"] for entry in queued] == ["post"]

@@ -190,6 +190,9 @@ def test_the_environment_proxy_for_the_stripe_host_is_read_once(monkeypatch, no_
 # -- the SDK's own log lines: formatted only when someone listens ------------------------------------
 @responses.activate
 def test_sdk_log_lines_are_not_formatted_when_nobody_listens(connector, monkeypatch, caplog):
+    from tasks import patches
+
+    assert patches.quiet_stripe_sdk_logging()  # as the worker applies it at start (not on import)
     formatted: list[dict] = []
     real_logfmt = stripe_util.logfmt
     monkeypatch.setattr(stripe_util, "logfmt", lambda props: formatted.append(props) or real_logfmt(props))
