@@ -72,6 +72,8 @@ def check(file: str, key: str, value: str, *, reason_type: str, epicor: Any) -> 
         return CHECKS[rule.kind](epicor, code, reason_type)
     except PipelineError as exc:
         return verdict(None, f"not checked: Epicor could not be asked ({exc.reason})", rule.kind, code)
+    except ValueError:  # an answer that is not the contract's JSON
+        return verdict(None, "not checked: Epicor's answer could not be read", rule.kind, code)
 
 
 def _label(kind: str) -> tuple[str, str]:

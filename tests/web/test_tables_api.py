@@ -197,3 +197,18 @@ def test_the_switch_form_needs_the_csrf_token_and_a_comment(app):
     done = session.post("/console/flows/refunds/switch", data={"on": "false", "comment": "close", "csrf_token": token})
     assert done.status_code == 303
     assert "switched off by admin-test" in session.get("/console/flows").get_data(as_text=True)
+
+
+def test_redis_away_is_a_503_for_the_api_and_a_page_that_says_so(app, admin, monkeypatch):
+    import redis
+
+    from tasks import store
+
+    def away():
+        raise redis.ConnectionError("Redis is away")
+
+    monkeypatch.setattr(store, "client", away)
+    assert admin.get(PARTS).status_code == 503
+    assert admin.post("/api/flows/refunds/switch", json={"on": False, "comment": "x"}).status_code == 503
+    page = logged_in(app, "viewer").get("/console/flows")
+    assert page.status_code == 200 and "could not be read right now" in page.get_data(as_text=True)

@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import redis
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from app.api import operator_name
@@ -161,6 +162,10 @@ def flows_switch(flow: str) -> Response | tuple[str, int]:
         message = f"there is no flow {flow}" if flow not in flow_names() else \
             "a comment is required: say why the flow is switched"
         return flows_page(message), 404 if flow not in flow_names() else 400
-    flow_switches.switch(flow, on=wanted == "true", who=operator_name(), comment=comment[:flow_switches.MAX_COMMENT])
+    try:
+        flow_switches.switch(flow, on=wanted == "true", who=operator_name(),
+                             comment=comment[:flow_switches.MAX_COMMENT])
+    except redis.RedisError:
+        return flows_page("the switch could not be saved: Redis is unreachable; try again"), 503
     flash(f"flow {flow} switched {'on' if wanted == 'true' else 'off'}", "ok")
     return redirect(url_for("console.flows_page"), code=303)
