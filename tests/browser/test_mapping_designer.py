@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import requests
 from playwright.sync_api import expect
 
@@ -265,20 +266,24 @@ def test_a_dead_lettered_payment_is_fixed_and_retried_from_the_page(admin, stack
     assert po_number(harness, payment) == payment["charge"]["id"]
 
 
-def test_suggest_shows_candidates_or_says_unavailable(admin, stack, harness):
+def test_suggestions_show_confidence_and_reasons_and_an_accepted_one_maps_the_row(admin, stack, harness):
+    before = current_version(stack)
     page = admin.open(PAGE)
     page.wait_for_selector(f"{PO_ROW} .status .badge")
-    page.select_option("#add-field", "header.ShipComment")
+    page.select_option("#add-field", "header.NeedByDate")
     page.click("#add-field-go")
-    page.click("#row-header-ShipComment button.suggest")
-    expect(page.locator("tr.suggestion-row, #message:has-text('unavailable')").first).to_be_visible()
-    accept = page.locator("tr.suggestion-row button:has-text('Accept')")
-    if accept.count():
-        accept.first.click()
-        expect(page.locator("#row-header-ShipComment td.drop code")).not_to_have_text("—")
-    else:
-        admin.expected_refusal("404 (NOT FOUND)")  # the suggestion engine is not installed here
-    assert current_version(stack) >= 1  # nothing is published by suggesting or accepting
+    page.click("#row-header-NeedByDate button.suggest")
+    best = page.locator("tr.suggestion-row li.suggestion").first
+    expect(best).to_be_visible()
+    shown = best.inner_text()
+    assert any(level in shown for level in ("high", "medium", "low")), shown  # a confidence, with reasons
+    source = best.locator("code").first.inner_text()
+    best.locator("button:has-text('Accept')").click()
+    expect(page.locator("#row-header-NeedByDate td.drop code")).to_contain_text(source.split(".")[-1])
+    verdicts = redis.Redis.from_url(stack.redis_url, decode_responses=True).hgetall(
+        "sec:assist:verdicts:OrderHed.NeedByDate")
+    assert verdicts == {source: "1"}  # the site's acceptance, learned from
+    assert current_version(stack) == before  # nothing is published by suggesting or accepting
 
 
 @pytest.mark.parametrize("user", [OPERATOR, VIEWER])
