@@ -7,7 +7,9 @@ Policy, and why (the document mappings' rules, ``tasks.mapping.versions``, appli
   the schema the worker loads it with (``tables.FILES``): a refused table is answered with every reason and
   never reaches a worker.
 * **Every table file is editable except ``defaults.yaml``** (company settings, not a lookup): a file added
-  to ``tables.FILES`` (issue 15's ``payouts.yaml``) is listed, edited and versioned with no change here.
+  to ``tables.FILES``, or registered by the module that loads it (``tables.register_table``: issue 15's
+  ``payouts.yaml``, whose loader then reads ``tables.published_text`` first), is listed, edited and versioned
+  with no change here.
 * **Published versions live in Redis** (``sec:tables``: ``file:<name>`` is the current version, ``serial``
   counts publishes), so workers on every host see them; each version is kept in ``sec:tables:<name>:log``
   with who, when, comment and the diff, and recorded in the history (``mapping_change`` of
@@ -62,8 +64,9 @@ def log_key(name: str) -> str:
 
 
 def editable() -> list[str]:
-    """The table files the console edits, in ``tables.FILES`` order."""
-    return [name for name in tables.FILES if name not in NOT_TABLES]
+    """The table files the console edits: ``tables.FILES`` in order, then those registered by their own
+    module (``tables.register_table``)."""
+    return [*(name for name in tables.FILES if name not in NOT_TABLES), *tables.OTHER_TABLES]
 
 
 def check_name(name: str) -> None:
@@ -122,6 +125,8 @@ def catalogue(mappings_dir: str | Path) -> list[dict[str, Any]]:
 def problems_of(name: str, text: str) -> list[str]:
     """Every reason a worker would refuse ``text`` as table ``name`` (none: valid)."""
     check_name(name)
+    if name in tables.OTHER_TABLES:
+        return tables.OTHER_TABLES[name](text)
     return tables.table_problems(text, tables.FILES[name])
 
 

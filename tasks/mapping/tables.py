@@ -312,6 +312,23 @@ def current_mappings(directory: str | Path) -> Mappings:
         return built
 
 
+# Table files a module of their own validates and loads (issue 15's ``payouts.yaml``: its module registers
+# it with ``register_table`` and reads ``published_text`` before its file): the console edits and versions
+# them like the tables of ``FILES``. name -> a function from the YAML text to its problems ("key: message").
+OTHER_TABLES: dict[str, Callable[[str], list[str]]] = {}
+
+
+def register_table(name: str, problems: Callable[[str], list[str]]) -> None:
+    """Make ``name`` a table the console edits, validated by ``problems`` (no problem: the text is valid)."""
+    OTHER_TABLES[name] = problems
+
+
+def published_text(name: str) -> str | None:
+    """The version of table ``name`` published from the console, for a worker to read instead of its file;
+    None when none is published or outside a worker (read at most once a second, like ``current_mappings``)."""
+    return published_source()[1].get(name) if published_source else None
+
+
 def forget_current() -> None:
     """Drop the tables this process built (tests; a Redis that was flushed)."""
     with _current_lock:

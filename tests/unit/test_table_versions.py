@@ -135,3 +135,22 @@ def test_schema_problems_are_placed_on_the_row_they_name():
     placed = table_rows.problems_by_row(["products.nope.key: 'nope' is not a valid key here", "sales_um: required"],
                                         rows)
     assert placed[0]["row"] == 2 and placed[1]["row"] == 0
+
+
+def test_a_table_registered_by_its_own_module_is_edited_versioned_and_read_by_workers(published, monkeypatch):
+    """How issue 15's payouts.yaml joins: its module validates it and reads the published text first."""
+    import yaml
+
+    def problems(text):
+        fee_ids = (yaml.safe_load(text) or {}).get("fee_ids") or {}
+        return [f"fee_ids.{name}: at most 10 characters" for name, code in fee_ids.items() if len(str(code)) > 10]
+
+    monkeypatch.setitem(tables.OTHER_TABLES, "payouts.yaml", problems)
+    monkeypatch.setattr(table_versions, "READ_EVERY", 0.0)
+    assert "payouts.yaml" in table_versions.editable()
+    with pytest.raises(table_versions.TableRefused, match="fee_ids.processing: at most 10"):
+        table_versions.publish("payouts.yaml", "fee_ids: {processing: STRIPE-PROCESSING-FEES}\n", who="a",
+                               comment="fees", mappings_dir=MAPPINGS_DIR, base_version=1)
+    made = table_versions.publish("payouts.yaml", "fee_ids: {processing: STRFEE2}\n", who="a", comment="fees",
+                                  mappings_dir=MAPPINGS_DIR, base_version=1)
+    assert made.version == 2 and tables.published_text("payouts.yaml") == "fee_ids: {processing: STRFEE2}\n"
