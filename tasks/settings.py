@@ -99,6 +99,14 @@ class Settings:
     webhook_tolerance: int = 300
     max_body_bytes: int = 1_048_576
     epicor_max_concurrency: int = 64
+    # Deployment-wide budgets (tasks.budget): calls per second (0: none), the adaptive back-off's
+    # cool-down and raise interval, the smoothed call time that counts as congestion (0: not watched).
+    epicor_max_calls_per_second: float = 0.0
+    stripe_max_calls_per_second: float = 0.0
+    epicor_limit_cooldown: float = 10.0
+    epicor_limit_raise_interval: float = 5.0
+    epicor_slow_call_seconds: float = 10.0
+    budget_heartbeat: float = 1.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
@@ -129,6 +137,19 @@ class Settings:
             raise ConfigError("EPICOR_BASE_URL uses plain http; set EPICOR_ALLOW_HTTP=true only for a local sandbox")
 
 
+# Stripe's documented basic rate limit is 100 operations a second in live mode and 25 in test mode
+# (sandboxes), per account; the defaults keep a margin under it for the Dashboard and other clients.
+STRIPE_LIVE_RATE, STRIPE_TEST_RATE = 80.0, 20.0
+
+
+def stripe_default_rate(api_key: str, api_base: str | None) -> float:
+    """Calls per second allowed to Stripe unless STRIPE_MAX_CALLS_PER_SECOND says: none for an
+    emulator (STRIPE_API_BASE elsewhere than Stripe: its limits are not Stripe's)."""
+    if api_base and urlsplit(api_base).hostname != "api.stripe.com":
+        return 0.0
+    return STRIPE_LIVE_RATE if api_key.startswith(("sk_live_", "rk_live_")) else STRIPE_TEST_RATE
+
+
 def load_settings() -> Settings:
     version = (env_value("EPICOR_API_VERSION") or "v2").lower()
     if version not in {"v1", "v2"}:
@@ -154,7 +175,14 @@ def load_settings() -> Settings:
         webhook_tolerance=env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
         max_body_bytes=env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576),
         epicor_max_concurrency=max(1, env_int("EPICOR_MAX_CONCURRENCY", 64)),
+        epicor_max_calls_per_second=max(0.0, env_float("EPICOR_MAX_CALLS_PER_SECOND", 0.0)),
+        epicor_limit_cooldown=max(0.0, env_float("EPICOR_LIMIT_COOLDOWN_SECONDS", 10.0)),
+        epicor_limit_raise_interval=max(0.0, env_float("EPICOR_LIMIT_RAISE_SECONDS", 5.0)),
+        epicor_slow_call_seconds=max(0.0, env_float("EPICOR_SLOW_CALL_SECONDS", 10.0)),
+        budget_heartbeat=min(max(0.1, env_float("BUDGET_HEARTBEAT_SECONDS", 1.0)), 5.0),
     )
+    values["stripe_max_calls_per_second"] = max(0.0, env_float(
+        "STRIPE_MAX_CALLS_PER_SECOND", stripe_default_rate(values["stripe_api_key"], values["stripe_api_base"])))
     secrets = tuple(s for s in (
         values["stripe_api_key"], values["epicor_api_key"], values["epicor_password"],
         *values["stripe_webhook_secrets"], *values["epicor_webhook_secrets"],

@@ -127,6 +127,27 @@ def prepare_metrics(**_: Any) -> None:
     metrics.worker_started(get_settings().epicor_max_concurrency)
 
 
+@worker_init.connect
+def share_call_budgets(sender: Any = None, **_: Any) -> None:
+    """The Epicor and Stripe budgets shared by every worker of the deployment (``tasks.budget``). A
+    thread-pool worker leases its Epicor permits now (its first call waits for nothing); a prefork
+    child leases its own on first use."""
+    from tasks import budget
+    from tasks.settings import get_settings
+
+    budget.enable()
+    if "prefork" not in str(getattr(sender, "pool_cls", None) or os.environ.get("WORKER_POOL", "threads")):
+        budget.epicor_permits(get_settings())
+
+
+@worker_shutdown.connect
+def give_back_call_budgets(**_: Any) -> None:
+    """A stopping worker's Epicor permits are free for the others at once, not after its lease lapses."""
+    from tasks import budget
+
+    budget.shutdown()
+
+
 @heartbeat_sent.connect
 def note_heartbeat(**_: Any) -> None:
     """Every few seconds (Celery's worker heartbeat): the "no worker" alert watches this time."""

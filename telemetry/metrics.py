@@ -67,9 +67,15 @@ API_DURATION = Histogram(
 POSTED_AMOUNT = Counter(
     PREFIX + "posted_amount", "Money posted to Epicor, in the currency's major unit, by flow (a refund "
     "counts the money paid back).", ("flow", "currency"))
+# The deployment's limit is one figure shared through Redis (tasks.budget): each worker sets it whenever
+# it learns it (every lease renewal), so the most recent value of a live worker is the current one.
 EPICOR_CONCURRENCY = Gauge(
-    PREFIX + "epicor_concurrency_limit", "Epicor calls allowed in flight (EPICOR_MAX_CONCURRENCY), summed "
-    "over running worker processes.", multiprocess_mode="livesum")
+    PREFIX + "epicor_concurrency_limit", "Epicor calls allowed in flight in the whole deployment now: "
+    "EPICOR_MAX_CONCURRENCY, lowered by the adaptive back-off while Epicor is overloaded.",
+    multiprocess_mode="livemostrecent")
+EPICOR_CONCURRENCY_MAX = Gauge(
+    PREFIX + "epicor_concurrency_max", "EPICOR_MAX_CONCURRENCY as the worker processes are configured: the "
+    "deployment-wide ceiling the adaptive limit climbs back to.", multiprocess_mode="livemax")
 WORKER_HEARTBEAT = Gauge(
     PREFIX + "worker_heartbeat_timestamp_seconds", "Unix time of the latest heartbeat of any Celery worker.",
     multiprocess_mode="max")
@@ -216,8 +222,15 @@ def api_request(system: str, method: str, path: str, outcome: str, seconds: floa
 # -- worker processes -----------------------------------------------------------------------------
 @quietly
 def worker_started(epicor_concurrency: int) -> None:
-    EPICOR_CONCURRENCY.set(epicor_concurrency)
+    EPICOR_CONCURRENCY_MAX.set(epicor_concurrency)
+    EPICOR_CONCURRENCY.set(epicor_concurrency)  # until the worker's first lease says what it is now
     worker_heartbeat()
+
+
+@quietly
+def epicor_limit(current: int) -> None:
+    """The deployment's Epicor concurrency limit as this worker last learnt it (tasks.budget)."""
+    EPICOR_CONCURRENCY.set(current)
 
 
 @quietly

@@ -11,9 +11,12 @@ for second-scale blips (tenacity); creates are never blindly re-sent, because a 
 may have committed: callers look up by external reference first (``ensure``), and that whole
 look-up-then-create step is what gets retried.
 
-Load policy: at most ``EPICOR_MAX_CONCURRENCY`` calls are in flight per worker process, whatever the
-worker's thread count, so a burst of Stripe events keeps Epicor busy without overrunning its app
-server or its integration licences; a call that cannot get a slot within the timeout is retryable.
+Load policy: at most ``EPICOR_MAX_CONCURRENCY`` calls are in flight in the whole deployment (every
+worker process on every host; ``tasks.budget``), whatever the thread counts, so a burst of Stripe
+events keeps Epicor busy without overrunning its app server or its integration licences; a call that
+cannot get a permit within the timeout is retryable. Licence refusals, 429, 503, timeouts and slow
+answers tell the budget to halve that limit for a while (it climbs back by itself); the call itself
+is retried with backoff as before, never dead-lettered for it.
 Each worker thread keeps one ``requests.Session``, so connections (and TLS sessions) are reused; it
 reads the environment's proxy and CA bundle settings for the Epicor host once (``connectors.http``).
 """
@@ -23,7 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -31,7 +34,7 @@ from urllib.parse import urlencode
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from tasks import liveness
+from tasks import budget, liveness
 from tasks.connectors.http import PinnedSession, tls_verification
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
@@ -127,16 +130,12 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-_slots_lock = threading.Lock()
-_slots: dict[int, threading.BoundedSemaphore] = {}
+# Answers that mean Epicor is overloaded: the deployment's limit is halved (tasks.budget).
+_CONGESTION = frozenset({"epicor.licence_exhausted", "epicor.timeout"})
 
 
-def call_slots(limit: int) -> threading.BoundedSemaphore:
-    """The process-wide bound on concurrent Epicor calls (one semaphore per configured limit)."""
-    with _slots_lock:
-        if limit not in _slots:
-            _slots[limit] = threading.BoundedSemaphore(limit)
-        return _slots[limit]
+def _congestion(exc: EpicorUnavailable, status: int | None) -> bool:
+    return exc.reason in _CONGESTION or status in (429, 503)
 
 
 def _blip_retry(func: Callable[..., T]) -> Callable[..., T]:
@@ -165,7 +164,8 @@ class EpicorClient:
         self.session = session if session is not None else PinnedSession(self.base_url, system="epicor")
         self.session.verify = tls_verification(settings.epicor_verify_tls)
         self.session.headers.update(self._auth_headers(settings))
-        self.slots = call_slots(settings.epicor_max_concurrency)
+        self.slots = budget.epicor_permits(settings)
+        self.rate = budget.epicor_rate(settings)
         self.calls = 0
 
     def _auth_headers(self, settings: Settings) -> dict[str, str]:
@@ -197,26 +197,43 @@ class EpicorClient:
             kwargs["params"] = urlencode(query)  # as requests encodes a dict, minus its per-call type checks
         if body is not None:
             kwargs.update(data=_dumps(body), headers=_JSON_BODY)
-        if not self.slots.acquire(timeout=self.timeout):
-            raise EpicorUnavailable("Every Epicor call slot stayed busy; EPICOR_MAX_CONCURRENCY bounds them",
-                                    reason="epicor.busy")
+        self._take_budget()
+        started = time.monotonic()
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
             liveness.note_unreachable("epicor", "epicor.timeout")
-            raise EpicorUnavailable(f"Epicor did not answer within {self.timeout:.0f} s",
-                                    reason="epicor.timeout") from None
+            error = EpicorUnavailable(f"Epicor did not answer within {self.timeout:.0f} s", reason="epicor.timeout")
+            self.slots.congested(error.reason)
+            raise error from None
         except requests.ConnectionError:
             liveness.note_unreachable("epicor", "epicor.connection")
             raise EpicorUnavailable("Epicor could not be reached", reason="epicor.connection") from None
         finally:
             self.slots.release()
         if response.status_code >= 400:
-            if response.status_code >= 500:
-                liveness.note_unreachable("epicor", f"epicor.http_{response.status_code}")
-            raise classify_response(response)
+            raise self._refusal(response)
+        self.slots.observe(time.monotonic() - started)
         liveness.note_success("epicor")  # the console's health tile; throttled in memory (tasks.liveness)
         return response
+
+    def _take_budget(self) -> None:
+        """A permit of the deployment's EPICOR_MAX_CONCURRENCY, then a token of its calls per second."""
+        if not self.slots.acquire(timeout=self.timeout):
+            raise EpicorUnavailable("Every Epicor call permit stayed busy; EPICOR_MAX_CONCURRENCY bounds them",
+                                    reason="epicor.busy")
+        if not self.rate.acquire(timeout=self.timeout):
+            self.slots.release()
+            raise EpicorUnavailable("EPICOR_MAX_CALLS_PER_SECOND left no call free in time", reason="epicor.busy")
+
+    def _refusal(self, response: requests.Response) -> Exception:
+        """The typed error of a non-2xx answer; an overload answer lowers the deployment's limit."""
+        if response.status_code >= 500:
+            liveness.note_unreachable("epicor", f"epicor.http_{response.status_code}")
+        error = classify_response(response)
+        if isinstance(error, EpicorUnavailable) and _congestion(error, response.status_code):
+            self.slots.congested(error.reason)
+        return error
 
     # -- reads ------------------------------------------------------------------------------
     @_blip_retry

@@ -26,7 +26,7 @@ from urllib.parse import quote_plus
 import stripe
 
 from history import recorder
-from tasks import liveness
+from tasks import budget, liveness
 from tasks.connectors.http import PinnedSession
 from tasks.errors import PermanentError, RetryableError
 from tasks.settings import Settings
@@ -98,9 +98,14 @@ class StripeConnector:
             http_client=http_client,
         )
         self.calls = 0
+        self.rate = budget.stripe_rate(settings)  # STRIPE_MAX_CALLS_PER_SECOND for the account, deployment-wide
+        self.rate_wait = settings.stripe_timeout
 
     def _call(self, func: Callable[[], T]) -> T:
         self.calls += 1
+        if not self.rate.acquire(timeout=self.rate_wait):
+            raise StripeUnavailable("STRIPE_MAX_CALLS_PER_SECOND left no call free in time",
+                                    reason="stripe.rate_budget", retry_after=2.0)
         try:
             answer = func()
         except stripe.StripeError as exc:
