@@ -11,7 +11,18 @@ import os
 
 from kombu import Queue
 
-broker_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+from tasks.redis_clients import broker_settings
+from tasks.settings import ConfigError, RedisSettings, load_redis_settings
+
+# REDIS_URL, or kombu's sentinel:// transport when REDIS_SENTINELS is set (tasks/redis_clients.py); the
+# password is broker_password, never part of the URL. A malformed Redis setting is reported by the
+# start-up check (tasks.preflight: exit 78 with its reason), not by a traceback here.
+try:
+    _BROKER = broker_settings(load_redis_settings())
+except ConfigError:
+    _BROKER = broker_settings(RedisSettings(url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
+broker_url = _BROKER["broker_url"]
+broker_password = _BROKER["broker_password"]
 result_backend = None
 task_ignore_result = True
 
@@ -48,6 +59,7 @@ broker_transport_options = {
     "retry_on_timeout": True,
     "health_check_interval": 10,
     "priority_steps": PRIORITY_STEPS,
+    **_BROKER["transport_options"],  # master_name and sentinel_kwargs with Sentinel
 }
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None

@@ -577,6 +577,10 @@ def run_demo(stack: Stack, directory: Path | None = None) -> int:
 
 def use_redis(stack: Stack, directory: Path) -> None:
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if os.environ.get("REDIS_SENTINELS"):  # the processes inherit it and find the primary through Sentinel
+        stack.redis_url = url
+        say(f"Redis through Sentinel: {os.environ['REDIS_SENTINELS']} (REDIS_SENTINEL_MASTER)")
+        return
     if reachable_redis(url):
         stack.redis_url = url
         return

@@ -93,18 +93,31 @@ def redacted(url: str) -> str:
 
 def check_redis(doctor: Doctor) -> None:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    from tasks import redis_clients
+    from tasks.settings import load_redis_settings
     from tasks.signals import redis_durability_warnings
 
-    url = doctor.settings.redis_url if doctor.settings else (env_value("REDIS_URL") or "redis://127.0.0.1:6379/0")
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+    try:  # REDIS_URL, or the primary REDIS_SENTINELS name (tasks.redis_clients)
+        where = doctor.settings.redis if doctor.settings else load_redis_settings()
+    except ConfigError as exc:
+        doctor.add("Redis", FAIL, str(exc), "fix the Redis settings (README, Redis high availability)")
+        return
+    problems = redis_clients.sentinel_problems(where)
+    if problems:
+        doctor.add("Redis", FAIL, problems[0], "check REDIS_SENTINELS, REDIS_SENTINEL_MASTER and the passwords")
+        return
+    client = redis_clients.connect(where, decode_responses=True, socket_timeout=5, socket_connect_timeout=5,
+                                   retry=Retry(NoBackoff(), 0))  # a checklist answers now, not after a failover
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:
-        doctor.add("Redis", FAIL, f"{redacted(url)} does not answer ({type(exc).__name__})",
-                   "start Redis or set REDIS_URL to the one the worker and web use")
+        doctor.add("Redis", FAIL, f"{redis_clients.describe(where)} does not answer ({type(exc).__name__})",
+                   "start Redis or set REDIS_URL (or REDIS_SENTINELS) to the one the worker and web use")
         return
-    doctor.add("Redis", PASS, f"{redacted(url)} answers")
+    doctor.add("Redis", PASS, f"{redis_clients.describe(where)} answers")
     try:
         config = cast("dict[str, str]", client.config_get("*"))
     except redis.exceptions.RedisError:

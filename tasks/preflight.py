@@ -29,8 +29,9 @@ from typing import Any, cast
 
 import redis
 
+from tasks import redis_clients
 from tasks.errors import PipelineError
-from tasks.settings import ConfigError, Settings, env_value, load_settings
+from tasks.settings import ConfigError, RedisSettings, Settings, env_value, load_redis_settings, load_settings  # noqa: F401  env_value: tests read REDIS_URL through it
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,27 @@ def _webhook_secrets(settings: Settings) -> None:
 
 
 # -- the fault as the web sees it ------------------------------------------------------------------
-_clients: dict[str, redis.Redis] = {}
+_clients: dict[RedisSettings, redis.Redis] = {}
 
 
 def _redis() -> redis.Redis:
-    """A client from ``REDIS_URL`` alone (the settings as a whole may be what is broken); one per URL."""
-    url = env_value("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
-                                             socket_connect_timeout=2)
-    return _clients[url]
+    """A client from the Redis settings alone (the settings as a whole may be what is broken): ``REDIS_URL``
+    or Sentinel's primary (``tasks.redis_clients``); one per address."""
+    where = load_redis_settings()
+    if where not in _clients:
+        _clients[where] = redis_clients.connect(where, decode_responses=True, socket_timeout=2,
+                                                socket_connect_timeout=2)
+    return _clients[where]
+
+
+def sentinel_problems() -> list[str]:
+    """With ``REDIS_SENTINELS``: the one check that asks the network, because a process whose sentinels
+    cannot name the primary (none answers, a wrong password, an unknown ``REDIS_SENTINEL_MASTER``)
+    could not take or record a single event. Run at start only (``enforce``), after the local checks."""
+    try:
+        return redis_clients.sentinel_problems(load_redis_settings())
+    except ConfigError as exc:
+        return [str(exc)]
 
 
 def record_fault(role: str, problems: list[str]) -> None:
@@ -152,7 +164,7 @@ def recorded_faults() -> dict[str, dict[str, Any]]:
 
 def enforce(role: str) -> None:
     """Run the check for ``role``; exit with ``EXIT_CONFIG`` and the reason when it fails."""
-    problems = configuration_problems(role)
+    problems = configuration_problems(role) or sentinel_problems()
     record_fault(role, problems)
     if not problems:
         log.info("configuration checked: %s can run", role)

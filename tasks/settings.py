@@ -77,6 +77,86 @@ def env_bool(name: str, default: bool) -> bool:
     return raw.lower() in {"1", "true", "yes", "on"}
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where Redis is: ``REDIS_URL``, or the primary that Redis Sentinel names (``REDIS_SENTINELS``).
+
+    Every Redis client of the project is built from this by ``tasks.redis_clients``. With Sentinel, the
+    passwords are separate settings (``REDIS_PASSWORD`` for the Redis servers, ``REDIS_SENTINEL_PASSWORD``
+    for the sentinels) and the database number is ``REDIS_DB``, else ``REDIS_URL``'s.
+    """
+
+    url: str = DEFAULT_REDIS_URL
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = ""
+    db: int = 0
+    failover_timeout: float = 20.0  # how long a command waits for Sentinel to name a new primary
+    password: str = field(default="", repr=False)
+    sentinel_password: str = field(default="", repr=False)
+
+    @property
+    def uses_sentinel(self) -> bool:
+        return bool(self.sentinels)
+
+    def __repr__(self) -> str:  # never print secrets
+        if self.uses_sentinel:
+            return f"RedisSettings(sentinels={self.sentinels!r}, master={self.sentinel_master!r}, db={self.db})"
+        return f"RedisSettings(url={redis_url_without_password(self.url)!r})"
+
+
+def redis_url_without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``host:port`` (or ``host``, port 26379; ``[v6 address]:port``) of one sentinel."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif entry.count(":") == 1:
+        host, port = entry.split(":")
+    else:  # a bare host name, or an IPv6 address without brackets
+        host, port = entry, ""
+    try:
+        number = int(port) if port else SENTINEL_PORT
+    except ValueError:
+        raise ConfigError(f"REDIS_SENTINELS: '{entry}' is not host:port") from None
+    if not host or not 0 < number < 65536:
+        raise ConfigError(f"REDIS_SENTINELS: '{entry}' is not host:port")
+    return host, number
+
+
+def url_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    try:
+        return int(path) if path else 0
+    except ValueError:
+        raise ConfigError("REDIS_URL's path must be a database number, e.g. redis://host:6379/0") from None
+
+
+def load_redis_settings() -> RedisSettings:
+    """Redis's address and credentials from the environment; a fault names the variable, never a value."""
+    url = env_value("REDIS_URL") or DEFAULT_REDIS_URL
+    sentinels = tuple(sentinel_address(entry) for entry in env_list("REDIS_SENTINELS"))
+    master = env_value("REDIS_SENTINEL_MASTER") or ""
+    if sentinels and not master:
+        raise ConfigError("REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER (the primary's name in Sentinel) is not")
+    # Without Sentinel, REDIS_URL's path is the database as it always was; REDIS_DB is read with Sentinel only.
+    db = (env_int("REDIS_DB", 0) if env_value("REDIS_DB") else url_db(url)) if sentinels else 0
+    if db < 0:
+        raise ConfigError("REDIS_DB must be a database number (0 or more)")
+    return RedisSettings(
+        url=url, sentinels=sentinels, sentinel_master=master, db=db,
+        failover_timeout=max(0.0, env_float("REDIS_FAILOVER_TIMEOUT", 20.0)),
+        password=env_value("REDIS_PASSWORD") or urlsplit(url).password or "",
+        sentinel_password=env_value("REDIS_SENTINEL_PASSWORD") or "")
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -108,6 +188,7 @@ class Settings:
     epicor_slow_call_seconds: float = 10.0
     budget_heartbeat: float = 1.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    redis: RedisSettings = field(default_factory=RedisSettings, repr=False)  # REDIS_SENTINELS & co.
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
         return f"Settings(epicor_base_url={self.epicor_base_url!r}, company={self.epicor_company!r})"
@@ -183,11 +264,13 @@ def load_settings() -> Settings:
     )
     values["stripe_max_calls_per_second"] = max(0.0, env_float(
         "STRIPE_MAX_CALLS_PER_SECOND", stripe_default_rate(values["stripe_api_key"], values["stripe_api_base"])))
+    redis_settings = load_redis_settings()
     secrets = tuple(s for s in (
         values["stripe_api_key"], values["epicor_api_key"], values["epicor_password"],
         *values["stripe_webhook_secrets"], *values["epicor_webhook_secrets"],
+        redis_settings.password, redis_settings.sentinel_password,
     ) if s)
-    return Settings(**values, secrets=secrets)
+    return Settings(**values, secrets=secrets, redis=redis_settings)
 
 
 @lru_cache(maxsize=1)

@@ -32,8 +32,9 @@ from typing import Any, TypeVar, cast
 import redis
 
 from history import recorder
+from tasks import redis_clients
 from tasks.errors import RetryableError
-from tasks.settings import env_int, get_settings
+from tasks.settings import RedisSettings, env_int, get_settings
 
 T = TypeVar("T")
 
@@ -58,14 +59,14 @@ def client() -> redis.Redis:
     Replies are decoded (``decode_responses=True``), so they are ``str`` where redis-py's annotations
     say ``bytes | str``; readers here ``cast`` them to what they are.
     """
-    url = get_settings().redis_url
-    clients: dict[str, redis.Redis] | None = getattr(_local, "clients", None)
+    where = get_settings().redis  # REDIS_URL, or the primary Sentinel names (tasks.redis_clients)
+    clients: dict[RedisSettings, redis.Redis] | None = getattr(_local, "clients", None)
     if clients is None:
         clients = _local.clients = {}
-    found = clients.get(url)
+    found = clients.get(where)
     if found is None:
-        found = clients[url] = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+        found = clients[where] = redis_clients.connect(
+            where, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
             health_check_interval=10, retry_on_timeout=True)
     return found
 
