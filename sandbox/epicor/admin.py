@@ -4,7 +4,8 @@
 ``GET/PUT faults`` read or merge the fault switches; ``POST parts`` add a part (how a test "fixes the
 cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode and the outbound
 events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POST stats/reset``
-the REST call counts; ``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
+the REST call counts (``GET stats/in-flight`` the requests served at once, now and at most);
+``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
 accountant would (documents marked posted, the group removed); ``DELETE reference/<set>/<code>``
 removes a row of reference data (``Parts``, ``Reasons`` as ``<type>/<code>``, ``Currencies``, ``Terms``,
 ``BankAccts``, ``Companies``, ``BankFees``, ``JrnlCodes``, ``GLBooks``, ``COAs``, ``GLAccounts`` as
@@ -45,6 +46,7 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
         ("/settings", "PUT"): lambda: _put_settings(state),
         ("/stats", "GET"): lambda: json_response(state.stats.snapshot()),
         ("/stats/reset", "POST"): lambda: _reset_stats(state),
+        ("/stats/in-flight", "GET"): lambda: json_response(state.stats.in_flight_snapshot()),
         ("/events", "GET"): lambda: json_response(state.events.snapshot()),
     }
     for (rule, method), view in routes.items():

@@ -2,7 +2,10 @@
 
 ``latency_ms`` delays every REST request; ``error_rate`` answers that fraction of requests with a
 500/503 before anything else happens; ``license_exhausted`` answers every request with Epicor's
-"Maximum users exceeded" licence error, ``license_burst`` only the next N; and
+"Maximum users exceeded" licence error, ``license_burst`` only the next N, and ``license_limit`` K
+with ``license_limit_seconds`` S a window of S seconds (from the PUT that sets S) during which a
+request arriving while more than K are in flight gets it, as a server whose integration licences
+are all held would answer (K 0: no such window); and
 ``commit_then_timeout_rate`` makes that fraction of POST creates commit and then hold the response
 for ``timeout_seconds``, which is how a client sees a timeout after a write that did happen.
 All draws come from one ``random.Random(seed)``, so a seeded run is reproducible.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Any
 
 from .errors import api_error
@@ -19,6 +23,7 @@ from .errors import api_error
 DEFAULT_FAULTS: dict[str, Any] = {
     "latency_ms": 0, "error_rate": 0.0, "license_exhausted": False, "license_burst": 0,
     "commit_then_timeout_rate": 0.0, "timeout_seconds": 35, "seed": None,
+    "license_limit": 0, "license_limit_seconds": 0,
 }
 
 _RATES = ("error_rate", "commit_then_timeout_rate")
@@ -36,6 +41,7 @@ def _check(name: str, value: Any) -> None:
     valid = {
         "license_exhausted": isinstance(value, bool),
         "license_burst": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        "license_limit": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
         "seed": value is None or (isinstance(value, int) and not isinstance(value, bool)),
     }.get(name)
     if valid is None:
@@ -52,6 +58,7 @@ class FaultSwitches:
         self._lock = threading.Lock()
         self._values = dict(DEFAULT_FAULTS)
         self._random = random.Random()
+        self._limit_until = 0.0  # monotonic end of the license_limit window
 
     def snapshot(self) -> dict[str, Any]:
         """The current switches."""
@@ -64,6 +71,8 @@ class FaultSwitches:
             _check(name, value)
         with self._lock:
             self._values.update(changes)
+            if "license_limit_seconds" in changes:
+                self._limit_until = time.monotonic() + float(changes["license_limit_seconds"])
             if "seed" in changes:
                 self._random.seed(changes["seed"])
         return self.snapshot()
@@ -73,6 +82,7 @@ class FaultSwitches:
         with self._lock:
             self._values = dict(DEFAULT_FAULTS)
             self._random = random.Random()
+            self._limit_until = 0.0
 
     def latency_seconds(self) -> float:
         """How long to sleep before handling a request."""
@@ -86,10 +96,14 @@ class FaultSwitches:
                 return None
             return self._random.choice((500, 503))
 
-    def take_license_denial(self) -> bool:
-        """Whether this request is refused for lack of a licence (consumes one burst)."""
+    def take_license_denial(self, in_flight: int = 0) -> bool:
+        """Whether this request is refused for lack of a licence (consumes one burst); ``in_flight``
+        counts the requests being served, this one included."""
         with self._lock:
             if self._values["license_exhausted"]:
+                return True
+            limit = self._values["license_limit"]
+            if limit and in_flight > limit and time.monotonic() < self._limit_until:
                 return True
             if self._values["license_burst"] > 0:
                 self._values["license_burst"] -= 1

@@ -64,11 +64,16 @@ class RestApi:
 
     def handle(self, version: str, path_company: str | None, service: str,
                resource: str) -> Response:
-        """Answer one REST request (errors propagate as ``EpicorError``)."""
+        """Answer one REST request (errors propagate as ``EpicorError``), counted in flight while served."""
+        with self.state.stats.serving() as in_flight:
+            return self._handle(version, path_company, service, resource, in_flight)
+
+    def _handle(self, version: str, path_company: str | None, service: str, resource: str,
+                in_flight: int) -> Response:
         self.state.stats.count(request.method, leading_name(resource))
         self._entry_faults()
         self._authenticate(version)
-        if self.state.faults.take_license_denial():
+        if self.state.faults.take_license_denial(in_flight):
             raise license_error()
         target = Target(version, self._company(version, path_company), service,
                         self._base_url(version, path_company, service))
