@@ -140,6 +140,24 @@ def workers_tile() -> dict[str, str]:
     return tile("Workers", "ok", f"{len(names)} answering", ", ".join(names))
 
 
+def epicor_limit_tile() -> dict[str, str]:
+    """The deployment's Epicor concurrency limit (``tasks.budget``): below its maximum while the
+    adaptive back-off holds calls back from an overloaded Epicor."""
+    from tasks import budget
+
+    try:
+        limit = budget.epicor_limit()
+    except Exception:  # noqa: BLE001 - Redis away: the Redis tile says so
+        return tile("Epicor limit", "unknown", "not known", "Redis could not be read")
+    if limit is None:
+        return tile("Epicor limit", "unknown", "not set yet", "no worker has leased an Epicor call permit")
+    detail = f"calls in flight allowed; {limit['held']} leased by {limit['workers']} worker processes"
+    if limit["current"] < limit["max"]:
+        return tile("Epicor limit", "warn", f"{limit['current']} of {limit['max']}",
+                    "lowered: Epicor refused, slowed down or timed out; rising by one per quiet interval; " + detail)
+    return tile("Epicor limit", "ok", f"{limit['current']} of {limit['max']}", detail)
+
+
 def health_tiles(now: float) -> list[dict[str, str]]:
     receiver = tile("Receiver", "ok", "answering", f"this web process (pid {os.getpid()})")
     if not ping():
@@ -153,7 +171,7 @@ def health_tiles(now: float) -> list[dict[str, str]]:
         return [receiver, tile("Redis", "down", "unreachable", "Redis stopped answering")]
     return [receiver, tile("Redis", "ok", "reachable"), workers_tile(),
             beat_tile(figures.get("periodic", {}), figures.get("periodic_every", {}), now),
-            system_tile("Epicor", figures.get("epicor", {}), now),
+            system_tile("Epicor", figures.get("epicor", {}), now), epicor_limit_tile(),
             system_tile("Stripe", figures.get("stripe", {}), now),
             *queue_tiles(figures, now)]
 
