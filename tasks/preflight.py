@@ -123,7 +123,8 @@ def _redis() -> redis.Redis:
     where = load_redis_settings()
     if where not in _clients:
         _clients[where] = redis_clients.connect(where, decode_responses=True, socket_timeout=2,
-                                                socket_connect_timeout=2)
+                                                socket_connect_timeout=2,  # best effort: never wait long
+                                                retry=redis_clients.failover_retry(2.0))
     return _clients[where]
 
 

@@ -26,7 +26,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -121,7 +121,8 @@ def sentinel_problems(settings: RedisSettings) -> list[str]:
         return []
     refused: list[str] = []
     for host, port in settings.sentinels:
-        client = redis.Redis(host=host, port=port, decode_responses=True, **_sentinel_options(settings))
+        client = redis.Redis(host=host, port=port, decode_responses=True, retry=Retry(NoBackoff(), 0),
+                             **_sentinel_options(settings))  # one try each: a refusal is an answer here
         try:
             masters = cast("dict[str, Any]", client.sentinel_masters())  # name -> state
         except redis.exceptions.AuthenticationError:
