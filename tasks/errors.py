@@ -88,6 +88,14 @@ def _configuration(exc: PipelineError) -> ConfigurationFault:
     return ConfigurationFault(f"Configuration: {exc.message}; fix it and restart the worker", retry_after=60.0)
 
 
+def _redis_not_writable(exc: BaseException) -> bool:
+    """A primary refusing writes for a while (Sentinel's failover, ``min-replicas-to-write`` unmet; README,
+    "Redis high availability"): Redis away, not a fault of the event."""
+    if isinstance(exc, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and "NOREPLICAS" in str(exc)  # a pipeline's says more
+
+
 def classify(exc: BaseException) -> PipelineError:
     """Map any exception to the taxonomy; unknown means permanent.
 
@@ -98,7 +106,7 @@ def classify(exc: BaseException) -> PipelineError:
     if isinstance(exc, PipelineError):
         return _configuration(exc) if exc.reason == MAPPING_FILE_REASON else exc
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                        redis.exceptions.BusyLoadingError)):
+                        redis.exceptions.BusyLoadingError)) or _redis_not_writable(exc):
         return RetryableError(f"Redis is unavailable: {type(exc).__name__}", reason="redis.unavailable")
     if isinstance(exc, ConfigError):
         return ConfigurationFault(f"Configuration: {exc}; fix it and restart the worker", retry_after=60.0)

@@ -50,7 +50,7 @@ def failover_retry(seconds: float) -> Retry:
         retries += 1
     return Retry(ExponentialBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), retries,
                  supported_errors=(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                                   redis.exceptions.ReadOnlyError))
+                                   redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError))
 
 
 def _sentinel_options(settings: RedisSettings) -> dict[str, Any]:

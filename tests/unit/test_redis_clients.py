@@ -15,6 +15,7 @@ from pathlib import Path
 import kombu
 import pytest
 import redis
+import redis.sentinel
 
 from tasks import doctor, preflight, redis_clients, store
 from tasks.settings import ConfigError, RedisSettings, get_settings, load_redis_settings, load_settings
@@ -107,6 +108,26 @@ def test_the_failover_retry_keeps_trying_for_the_configured_window_on_readonly_t
     assert redis.exceptions.ConnectionError in retry._supported_errors
     pauses = [min(redis_clients.BACKOFF_BASE * 2 ** n, redis_clients.BACKOFF_CAP) for n in range(retry.get_retries())]
     assert 20 <= sum(pauses) < 21
+
+
+@pytest.mark.parametrize("error", [
+    redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+    redis.exceptions.ResponseError("NOREPLICAS Not enough good replicas to write."),
+    redis.exceptions.ResponseError("Command # 1 (SET a 1) of pipeline caused error: NOREPLICAS Not enough good "
+                                   "replicas to write."),
+    redis.sentinel.MasterNotFoundError("No master found for 'mymaster'"),
+])
+def test_a_primary_that_cannot_take_writes_yet_is_redis_away_never_a_dead_letter(error):
+    from tasks.errors import RetryableError, classify
+
+    classified = classify(error)
+    assert isinstance(classified, RetryableError) and classified.reason == "redis.unavailable"
+
+
+def test_other_redis_replies_stay_unexpected():
+    from tasks.errors import PermanentError, classify
+
+    assert isinstance(classify(redis.exceptions.ResponseError("WRONGTYPE Operation against a key")), PermanentError)
 
 
 # -- real sentinels -----------------------------------------------------------------------------------
