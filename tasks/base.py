@@ -19,7 +19,8 @@ Every stage task is a thin wrapper that calls ``run_stage``. Policy:
 - Every stage attempt (its duration and outcome), retry, dead letter, final state and the money a
   ``post`` stage sent to Epicor is counted in ``telemetry.metrics``: memory writes, no round trip.
 - A stage costs two Redis round trips of its own: one to mark the event processing and read it with
-  the stage's input (``store.begin_stage``), one to store the next stage's input.
+  the stage's input and the serials of what the console published (``store.begin_stage``,
+  ``tasks.published``), one to store the next stage's input.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from celery.exceptions import Ignore
 
 import celeryconfig
 from history import extract, recorder
-from tasks import dlq, followers, store
+from tasks import dlq, followers, published, store
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
 from tasks.flows import STAGES, AlreadyPosted, Flow, RetryPolicy, SkipEvent, flow_named
@@ -98,7 +99,7 @@ class PipelineTask(Task):
 
     def _run(self, stage: str, envelope: dict[str, Any]) -> dict[str, Any]:
         event_id = envelope["event_id"]
-        begun = store.begin_stage(event_id, stage, self.request.retries + 1)
+        begun = store.begin_stage(event_id, stage, self.request.retries + 1, published.keys_for(envelope["flow"]))
         if begun is None:
             log.info("event already finished; stage skipped")
             raise Ignore()
@@ -110,7 +111,8 @@ class PipelineTask(Task):
             if stage_input is None:
                 raise RetryableError(f"Input of stage {stage} for {event_id} is not in Redis yet",
                                      reason="pipeline.input_missing")
-            output = flow.stage(stage)(context_for(event), stage_input)
+            with published.stage_serials(begun[2]):  # what the console published, as of this stage's start
+                output = flow.stage(stage)(context_for(event), stage_input)
         except SkipEvent as skip:
             metrics.stage_ran(flow.name, stage, "skipped", time.perf_counter() - started)
             self._finish(event, posted=False, state="ignored", reason=str(skip))

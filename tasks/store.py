@@ -205,22 +205,27 @@ if state == 'done' or state == 'ignored' then return {} end
 redis.call('HSET', KEYS[1], 'state', 'processing', 'stage', ARGV[2], 'attempts', ARGV[3], 'updated_at', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
 redis.call('XADD', ARGV[5], '*', 'r', ARGV[6])
-return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
+local serials = {}
+for i = 4, #KEYS do serials[#serials + 1] = redis.call('HGET', KEYS[i], 'serial') or '0' end
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3]), serials}
 """
 
 
-def begin_stage(event_id: str, stage: str, attempt: int) -> tuple[dict[str, Any], Any] | None:
-    """Mark an event processing at ``stage`` and read it with the stage's stored input, in one round
-    trip; None when the event is already done or ignored (a redelivered message)."""
+def begin_stage(event_id: str, stage: str, attempt: int,
+                serial_keys: Sequence[str] = ()) -> tuple[dict[str, Any], Any, dict[str, str]] | None:
+    """Mark an event processing at ``stage`` and read it with the stage's stored input and the ``serial``
+    of each hash in ``serial_keys`` (``tasks.published``), in one round trip; None when the event is
+    already done or ignored (a redelivered message)."""
     at = now()
     history = recorder.entry("event", id=event_id, at=at, state="processing", stage=stage, attempt=attempt)
-    found = _script(_BEGIN_STAGE)(keys=[key("event", event_id), INFLIGHT_KEY, key("stage", event_id, stage)],
-                                  args=[at, stage, attempt, event_id, recorder.STREAM, history])
+    found = _script(_BEGIN_STAGE)(
+        keys=[key("event", event_id), INFLIGHT_KEY, key("stage", event_id, stage), *serial_keys],
+        args=[at, stage, attempt, event_id, recorder.STREAM, history])
     if not found:
         return None
-    flat, raw_input = found
+    flat, raw_input, serials = found
     event = {flat[i]: _decode(flat[i + 1]) for i in range(0, len(flat), 2)}
-    return event, (json.loads(raw_input) if raw_input else None)
+    return event, (json.loads(raw_input) if raw_input else None), dict(zip(serial_keys, map(str, serials)))
 
 
 def get_event(event_id: str) -> dict[str, Any] | None:

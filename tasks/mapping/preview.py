@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 from tasks import store
 from tasks.documents import STRIPE_KINDS, Document
 from tasks.errors import MappingError, PermanentError
-from tasks.mapping import engine, shapes, versions
+from tasks.mapping import engine, shapes, table_versions, tables, versions
 from tasks.mapping.tables import Mappings
 
 if TYPE_CHECKING:
@@ -141,11 +141,12 @@ def _build(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[st
 def _documents(result: Preview, fetched: Mapping[str, Any], texts: dict[str, dict[str, str]],
                mappings_dir: str | Path) -> list[Document]:
     """A sample through the engine; an event through its flow's own transform, every document it would post."""
+    site = tables.load_mappings(mappings_dir, table_versions.published_now())  # as the next event sees them
     if result.source == "sample":
-        return engine.build_documents(result.flow, fetched, mappings_dir, texts=texts[result.flow])
+        return engine.build_documents(result.flow, fetched, mappings_dir, tables=site, texts=texts[result.flow])
     from tasks.flows import SkipEvent, flow_named
 
-    building = _Building(SimpleNamespace(mappings_dir=Path(mappings_dir)), engine.site_tables(mappings_dir), texts)
+    building = _Building(SimpleNamespace(mappings_dir=Path(mappings_dir)), site, texts)
     try:
         transformed = flow_named(TRANSFORM_OF[result.flow]).transform(cast("Context", building), dict(fetched))
     except SkipEvent as skip:

@@ -17,10 +17,11 @@ Policy, and why (the document mappings' rules, ``tasks.mapping.versions``, appli
 * **Two people publishing at once**: a publish names the version it was edited from (``base_version``);
   when someone published that table meanwhile, it is refused (``StaleVersion``). ``WATCH`` on the table's
   own log makes the check and the write one step, so publishing parts never refuses a change of reasons.
-* **Workers pick a version up without a restart, cheaply**: ``published_tables`` reads the serial at most
-  once a second per process and the texts only when it moved; ``install`` hands it to
-  ``tables.current_mappings``, which builds the tables again only then. The per-event path of the document
-  mappings (``versions.published_for``) is untouched: tables have their own counter.
+* **Workers pick a version up without a restart, cheaply**: inside a stage the serial comes with the
+  stage's first round trip (``tasks.published``), so the next event after a publish is built with it at no
+  cost of its own; outside a stage ``published_tables`` reads it at most once a second. The texts are read
+  only when it moved; ``install`` hands this to ``tables.current_mappings``, which builds the tables again
+  only then. A preview reads what is published now (``published_now``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, cast
 import redis
 
 from history import recorder
-from tasks import store
+from tasks import published, store
 from tasks.errors import MappingError
 from tasks.mapping import tables
 from tasks.mapping.versions import BASE_VERSION, BASE_WHO, MAX_COMMENT, NothingToPublish, StaleVersion, Version, diff
@@ -56,7 +57,7 @@ class TableRefused(MappingError):
 
 
 def table_key() -> str:
-    return store.key("tables")
+    return published.tables_key()
 
 
 def log_key(name: str) -> str:
@@ -206,8 +207,11 @@ _seen = _Seen()
 def published_tables() -> tuple[str, Mapping[str, str]]:
     """(serial, {file: published text}); Redis is read at most once a second, the texts only after a publish.
     Redis away: what was read before stands (the stage's own Redis calls will say Redis is away)."""
+    serial = published.seen(table_key())  # read with the stage's first round trip: the next event sees a publish
     with _seen.lock:
-        if time.monotonic() - _seen.checked < READ_EVERY:
+        if serial is None and time.monotonic() - _seen.checked < READ_EVERY:
+            return _seen.serial, _seen.texts
+        if serial is not None and serial == _seen.serial:
             return _seen.serial, _seen.texts
         _seen.checked = time.monotonic()
         try:
@@ -215,6 +219,12 @@ def published_tables() -> tuple[str, Mapping[str, str]]:
         except redis.RedisError:
             log.warning("published tables not read: Redis unavailable; the tables read before stand")
         return _seen.serial, _seen.texts
+
+
+def published_now() -> dict[str, str]:
+    """The published table texts as Redis holds them now (file name -> YAML): what a preview builds with."""
+    fields = cast("dict[str, str]", store.client().hgetall(table_key()))
+    return {name[5:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("file:")}
 
 
 def _refresh() -> None:

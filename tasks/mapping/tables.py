@@ -9,12 +9,14 @@ is evaluated: tables are plain lookups, templates are ``string.Template`` with a
 
 from __future__ import annotations
 
+import os
 import string
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -289,7 +291,7 @@ def load_mappings(directory: str | Path, published: Mapping[str, str] | None = N
 # ``tasks.mapping.table_versions.install`` sets this at worker start: it answers (serial, {file: text}) and
 # reads Redis at most once a second, so an event costs no round trip for its tables in steady state.
 published_source: Callable[[], tuple[str, Mapping[str, str]]] | None = None
-_current: dict[str, tuple[str, Mappings]] = {}  # directory -> (serial, tables built with it)
+_current: dict[str, tuple[Any, Mappings]] = {}  # directory -> ((serial, file stamps), tables built with them)
 _current_lock = threading.Lock()
 
 
@@ -298,9 +300,10 @@ def current_mappings(directory: str | Path) -> Mappings:
     A published table that no longer loads (a file it leans on changed) keeps the tables built before."""
     serial, texts = published_source() if published_source else ("", {})
     path = str(directory)
+    seen = (serial, _stamps(path))  # a table file edited on disk is read again too, without a restart
     with _current_lock:
         held = _current.get(path)
-        if held is not None and held[0] == serial:
+        if held is not None and held[0] == seen:
             return held[1]
         try:
             built = load_mappings(path, texts)
@@ -308,8 +311,20 @@ def current_mappings(directory: str | Path) -> Mappings:
             if held is None:
                 raise
             return held[1]
-        _current[path] = (serial, built)
+        _current[path] = (seen, built)
         return built
+
+
+def _stamps(directory: str) -> tuple[tuple[int, int], ...]:
+    """(mtime, size) of each table file: a few stats, far cheaper than reading the files per event."""
+    found = []
+    for name in FILES:
+        try:
+            stat = os.stat(os.path.join(directory, name))
+            found.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            found.append((0, -1))
+    return tuple(found)
 
 
 # Table files a module of their own validates and loads (issue 15's ``payouts.yaml``: its module registers

@@ -15,8 +15,9 @@ Policy, and why:
   when another publish got there first, the second is refused (``StaleVersion``) instead of silently
   overwriting a change its author never saw. Redis ``WATCH`` makes the check and the write one step.
 * **Workers pick a version up without a restart, cheaply**: each flow's hash carries a ``serial`` that
-  every publish increments. Per event the worker reads that one counter (``published_for``, one HGET),
-  and the published texts only when it moved, so the next event after a publish is built with it. The
+  every publish increments. A stage reads that counter with its own first round trip (``tasks.published``),
+  and ``published_for`` reads the published texts only when it moved: the next event after a publish is
+  built with it, and an event pays no round trip for it. The
   versions an event is built with are written to its record and history by the transform stage's own
   closing round trip (``tasks.base``, ``history.recorder.note``). A worker installs this with ``install``.
 """
@@ -34,7 +35,7 @@ from typing import Any, cast
 import redis
 
 from history import recorder
-from tasks import store
+from tasks import published, store
 from tasks.errors import MappingError
 from tasks.mapping import engine, shapes
 
@@ -76,7 +77,7 @@ class Version:
 
 
 def flow_key(flow: str) -> str:
-    return store.key("mappings", flow)
+    return published.mappings_key(flow)
 
 
 def log_key(flow: str, document: str) -> str:
@@ -240,10 +241,11 @@ def published_for(flow: str) -> Mapping[str, str]:
     stage (``recorder.working_on``) the versions built with are noted for the stage's closing round trip
     to write to the event's record and history."""
     seen = _seen.get(flow)
-    client = store.client()
-    serial = str(client.hget(flow_key(flow), "serial") or "0")
+    serial = published.seen(flow_key(flow))  # read with the stage's first round trip
+    if serial is None:  # outside a stage (a preview, the command line): ask
+        serial = str(store.client().hget(flow_key(flow), "serial") or "0")
     if seen is None or seen.serial != serial:
-        fields = cast("dict[str, str]", client.hgetall(flow_key(flow)))
+        fields = cast("dict[str, str]", store.client().hgetall(flow_key(flow)))
         texts = {name[4:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("doc:")}
         versions = {**base_versions(flow), **json.loads(fields.get("versions") or "{}")}
         seen = _seen[flow] = _Published(str(fields.get("serial") or "0"), texts, versions)

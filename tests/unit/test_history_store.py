@@ -35,13 +35,13 @@ def a_paid_payment(monkeypatch, event_id: str = "evt_1", charge: str = "ch_1", *
     store.record_event({"id": event_id, "source": "stripe", "type": "charge.succeeded", "object_id": charge,
                         "flow": "order_to_cash", "payment": "pi_1"})
     clock(monkeypatch, start + 1)
-    event, _ = store.begin_stage(event_id, "fetch", 1)
+    event, _, _ = store.begin_stage(event_id, "fetch", 1)
     fetched = {"payment_key": "pi_1", "charge": {"id": charge, "amount": 12345, "currency": "usd",
                                                  "customer": "cus_1", "payment_intent": "pi_1"}}
     facts, history = extract.after_stage("fetch", {**event, "id": event_id}, fetched)
     store.put_stage_input(event_id, "transform", fetched, history=history, **facts)
     clock(monkeypatch, start + 2)
-    event, _ = store.begin_stage(event_id, "post", 1)
+    event, _, _ = store.begin_stage(event_id, "post", 1)
     keys = {"CustNum": 7, "OrderNum": 5001, "InvoiceNum": 9001, "CashGroupID": "CR0101", "HeadNum": 42}
     output = {"keys": keys, "payment_key": "pi_1"}
     facts, history = extract.after_stage("post", {**event, "id": event_id}, output)
