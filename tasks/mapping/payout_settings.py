@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from tasks.errors import MappingError
+from tasks.mapping import tables
 
 FILE = "payouts.yaml"
 FEE_CATEGORIES = ("processing", "dispute", "currency_conversion", "other")
@@ -74,7 +75,7 @@ def unconfigured(bank_account: str) -> PayoutSettings:
                           fee_ids={}, configured=False)
 
 
-_cache: dict[tuple[str, float, str], PayoutSettings] = {}
+_cache: dict[tuple[str, Any, str], PayoutSettings] = {}
 
 
 def mappings_dir() -> Path:
@@ -85,7 +86,14 @@ def mappings_dir() -> Path:
 
 
 def load_payout_settings(directory: str | Path, bank_account: str) -> PayoutSettings:
-    """The checked settings of ``directory``/payouts.yaml (cached while the file is unchanged)."""
+    """The checked settings: the version published from the console's table editor when there is one,
+    else ``directory``/payouts.yaml (each cached while unchanged)."""
+    published = tables.published_text(FILE)
+    if published is not None:
+        key: tuple[str, Any, str] = ("published", published, bank_account)
+        if key not in _cache:
+            _cache[key] = parse(_text(published, f"{FILE} (published)"), bank_account, f"{FILE} (published)")
+        return _cache[key]
     path = Path(directory) / FILE
     try:
         stamp = path.stat().st_mtime
@@ -95,6 +103,15 @@ def load_payout_settings(directory: str | Path, bank_account: str) -> PayoutSett
     if key not in _cache:
         _cache[key] = parse(_read(path), bank_account, str(path))
     return _cache[key]
+
+
+def problems_of_text(text: str) -> list[str]:
+    """Every problem of a payouts.yaml text, as the console's table editor shows them (none: valid)."""
+    try:
+        parse(_text(text, FILE), "MAIN", FILE)  # the clearing bank's fallback does not change what is valid
+    except MappingError as refused:
+        return [line.strip() for line in str(refused).splitlines() if line.strip()]
+    return []
 
 
 class _Loader(yaml.SafeLoader):
@@ -107,10 +124,17 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def _read(path: Path) -> Any:
+    return _text(path.read_text(encoding="utf-8"), str(path))
+
+
+def _text(text: str, label: str) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML ({exc})", reason="mapping.config") from None
+        raise MappingError(f"{label}: not valid YAML ({exc})", reason="mapping.config") from None
+
+
+tables.register_table(FILE, problems_of_text)  # the console edits and versions it like the other tables
 
 
 def parse(raw: Any, bank_account: str, label: str = FILE) -> PayoutSettings:

@@ -39,7 +39,7 @@ import redis
 from history import recorder
 from tasks import published, store
 from tasks.errors import MappingError
-from tasks.mapping import tables
+from tasks.mapping import payout_settings, tables  # noqa: F401 - payout_settings registers payouts.yaml
 from tasks.mapping.versions import BASE_VERSION, BASE_WHO, MAX_COMMENT, NothingToPublish, StaleVersion, Version, diff
 
 log = logging.getLogger(__name__)

@@ -154,3 +154,19 @@ def test_a_table_registered_by_its_own_module_is_edited_versioned_and_read_by_wo
     made = table_versions.publish("payouts.yaml", "fee_ids: {processing: STRFEE2}\n", who="a", comment="fees",
                                   mappings_dir=MAPPINGS_DIR, base_version=1)
     assert made.version == 2 and tables.published_text("payouts.yaml") == "fee_ids: {processing: STRFEE2}\n"
+
+
+def test_payouts_yaml_is_an_editable_table_and_a_published_version_is_what_payouts_post_with(published,
+                                                                                              monkeypatch):
+    from tasks.mapping import payout_settings
+
+    monkeypatch.setattr(table_versions, "READ_EVERY", 0.0)
+    assert "payouts.yaml" in table_versions.editable()
+    shipped = (MAPPINGS_DIR / "payouts.yaml").read_text(encoding="utf-8")
+    with pytest.raises(table_versions.TableRefused, match="fee_ids"):
+        table_versions.publish("payouts.yaml", shipped.replace("processing: STRFEE", "processing: [1, 2]"),
+                               who="a", comment="fees", mappings_dir=MAPPINGS_DIR, base_version=1)
+    assert payout_settings.load_payout_settings(MAPPINGS_DIR, "MAIN").fee_ids["processing"] == "STRFEE"
+    table_versions.publish("payouts.yaml", shipped.replace("processing: STRFEE", "processing: STRFEE2"), who="a",
+                           comment="fees", mappings_dir=MAPPINGS_DIR, base_version=1)
+    assert payout_settings.load_payout_settings(MAPPINGS_DIR, "MAIN").fee_ids["processing"] == "STRFEE2"
