@@ -4,8 +4,8 @@ A primary, a replica and three sentinels (quorum 2), real ``redis-server`` proce
 the servers and on the sentinels. The web, the worker and the CLI are given only the sentinels
 (``REDIS_URL`` names a port nothing answers on), so every client, the Celery broker included, finds
 Redis through Sentinel. Payments are delivered as Stripe does (resent after a refusal); a third of
-the way through, the primary is SIGKILLed; the sentinels promote the replica and the service carries
-on. Then the catch-up runs, as beat does every 15 minutes, for what the failover lost after it was
+the way through, the primary is SIGKILLed; the sentinels promote the replica and the service (web, worker,
+Flower) carries on. Then the catch-up runs, as beat does every 15 minutes, for what the failover lost after it was
 acknowledged (asynchronous replication), and the stall sweep re-queues chains whose messages were lost.
 At the end every payment is in the sandbox's Epicor exactly once: one order, invoice and receipt each.
 """
@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 
 from sandbox.stack import ROOT, Ports, Stack
 from tasks.mapping.currency import minor_to_decimal
@@ -62,7 +63,7 @@ def stack(cluster: SentinelCluster, tmp_path_factory: pytest.TempPathFactory) ->
     running = Stack(ports=Ports.free(), redis_url=env["REDIS_URL"], data_dir=base / "sandbox",
                     log_dir=base / "logs", worker_concurrency=4, extra_env=env)
     try:
-        running.start(("sandbox", "web", "worker"))
+        running.start(("sandbox", "web", "worker", "flower"))
         yield running
     except Exception:
         _dump_logs(base / "logs")
@@ -153,8 +154,11 @@ def test_primary_killed_mid_run_every_payment_posted_exactly_once(cluster: Senti
     promoted = redis.Redis(port=new_primary, db=2, password=cluster.password, decode_responses=True)
     assert all(promoted.hget(f"sec:event:{event['id']}", "state") == "done" for event in events)  # REDIS_DB
 
-    for name in ("web", "worker"):                       # the service carried on: nothing restarted
+    for name in ("web", "worker", "flower"):             # the service carried on: nothing restarted
         assert stack.processes[name].poll() is None, f"{name} exited"
+    user, password = stack.env()["FLOWER_BASIC_AUTH"].split(",")[0].split(":", 1)
+    flower = requests.get(f"{stack.flower_url}/api/queues/length", auth=(user, password), timeout=10)
+    assert flower.status_code == 200, flower.text  # Flower's broker view, through the sentinels too
     worker_log = (stack.log_dir / "worker.log").read_text(errors="replace")
     assert "dead-lettered" not in worker_log.lower()
     for secret in (cluster.password, cluster.sentinel_password):
