@@ -78,11 +78,22 @@ def check_configuration(doctor: Doctor) -> None:
 
     try:
         doctor.settings = load_settings()
-        doctor.mappings = load_mappings(doctor.settings.mappings_dir)
+        doctor.mappings = load_mappings(doctor.settings.mappings_dir, _published_tables())
     except (ConfigError, PipelineError):
         return  # said above: the same problems
     if not problems:
         doctor.add("Configuration", PASS, f"settings and the mapping files in {doctor.settings.mappings_dir} are valid")
+
+
+def _published_tables() -> dict[str, str]:
+    """The lookup tables published from the console (what workers build with); none when Redis cannot say:
+    the Redis check says so on its own line."""
+    from tasks.mapping import table_versions
+
+    try:
+        return table_versions.published_now()
+    except Exception:  # noqa: BLE001 - Redis away or unreadable: check the files
+        return {}
 
 
 def redacted(url: str) -> str:
