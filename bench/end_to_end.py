@@ -13,7 +13,9 @@
 
 Beside each rate it prints the CPU time spent per event by each process (worker, receiver, sandbox,
 Redis), and the worker's peak resident memory. Targets: service ≥ 0.7 × bare at 0 ms, and the
-slow-Epicor figure ≥ 0.5 × the 0 ms figure.
+slow-Epicor figure ≥ 0.5 × the 0 ms figure. ``--workers N`` runs the service with N worker
+processes sharing the Redis (``-n worker2@…``, … as the README's Scaling section starts them), their
+CPU summed in the worker column; ``bench.scaling`` runs 1 and 2 side by side.
 """
 
 from __future__ import annotations
@@ -51,21 +53,45 @@ from bench.common import (
     worker_concurrency,
 )
 from sandbox.signing import sign_payload
-from sandbox.stack import DEMO_SECRET, Stack
+from sandbox.stack import DEMO_SECRET, ROOT, Stack, spawn, stop_signals_held
 
 TERMINAL = ("done", "dead", "ignored")
 PROCESSES = ("worker", "web", "sandbox", "redis")
 
 
 class CpuMeter:
-    """CPU seconds used by named processes (and their children) between start and stop."""
+    """CPU seconds used by named processes (and their children) between start and stop; a name may
+    stand for several processes (every worker)."""
 
-    def __init__(self, pids: dict[str, int | None]):
-        self.pids = pids
-        self.start = {name: cpu_seconds([pid]) for name, pid in pids.items()}
+    def __init__(self, pids: dict[str, int | None | list[int]]):
+        self.pids = {name: pid if isinstance(pid, list) else [pid] for name, pid in pids.items()}
+        self.start = {name: cpu_seconds(group) for name, group in self.pids.items()}
 
     def per_event_ms(self, events: int) -> dict[str, float]:
-        return {name: (cpu_seconds([pid]) - self.start[name]) * 1000 / events for name, pid in self.pids.items()}
+        return {name: (cpu_seconds(group) - self.start[name]) * 1000 / events for name, group in self.pids.items()}
+
+
+def worker_names(stack: Stack) -> list[str]:
+    return sorted(name for name in stack.processes if name == "worker" or name.startswith("worker_"))
+
+
+def start_workers(stack: Stack, count: int) -> None:
+    """Worker processes 2…count beside the stack's own, each named apart, on the same Redis."""
+    for number in range(2, count + 1):
+        name = f"worker_{number}"
+        if name in stack.processes:
+            continue
+        command = list(stack.commands()["worker"])
+        command[command.index("-n") + 1] = f"worker{number}-{stack.ports.web}@%h"
+        with open(stack.log_dir / f"{name}.log", "ab") as log_file, stop_signals_held():
+            stack.processes[name] = spawn(command, cwd=ROOT, env=stack.process_env("worker"), stdout=log_file,
+                                          stderr=subprocess.STDOUT)  # the first worker's environment
+        wait_until(lambda name=name: b" ready." in (stack.log_dir / f"{name}.log").read_bytes()[-20000:], 60, name)
+
+
+def redis_commands(db: Any) -> dict[str, int]:
+    """Calls per Redis command so far (INFO commandstats)."""
+    return {name.removeprefix("cmdstat_"): int(stats["calls"]) for name, stats in db.info("commandstats").items()}
 
 
 # -- the ceiling -----------------------------------------------------------------------------------
@@ -168,14 +194,18 @@ def run_real(stack: Stack, redis_pid: int | None, payments: int, latency_ms: int
     driver.epicor("faults", "PUT", latency_ms=latency_ms)
     made = driver.payments(payments, secrets.token_hex(3))
     driver.epicor("stats/reset", "POST")
-    meter = CpuMeter({"worker": stack.processes["worker"].pid, "web": stack.processes["web"].pid,
-                      "sandbox": stack.processes["sandbox"].pid, "redis": redis_pid})
+    meter = CpuMeter({"worker": [stack.processes[name].pid for name in worker_names(stack)],
+                      "web": stack.processes["web"].pid, "sandbox": stack.processes["sandbox"].pid,
+                      "redis": redis_pid})
     profilers = start_profilers(stack, profile / f"{latency_ms}ms") if profile else []
+    commands = redis_commands(bench_redis())
     event_ids = driver.deliver_all(made)
     rows = wait_terminal(event_ids, timeout)
     stop_profilers(profilers)
     cpu = meter.per_event_ms(len(rows))
+    after = redis_commands(bench_redis())
     calls = driver.epicor("stats")["total"]
+    peak = driver.epicor("stats/in-flight")["max_in_flight"]
     driver.epicor("faults", "PUT", latency_ms=0)
     received = [float(row["received_at"]) for row in rows]
     finished = [float(row["finished_at"] or row["updated_at"]) for row in rows]
@@ -185,7 +215,9 @@ def run_real(stack: Stack, redis_pid: int | None, payments: int, latency_ms: int
     latencies = [end - start for start, end in zip(received, finished)]
     return {"events": len(rows), "rate": len(rows) / (max(finished) - min(received)),
             "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "states": states,
-            "epicor_calls": calls / payments, "cpu": cpu}
+            "epicor_calls": calls / payments, "cpu": cpu, "epicor_peak": peak,
+            "redis_per_payment": {name: (after[name] - commands.get(name, 0)) / payments for name in after
+                                  if after[name] > commands.get(name, 0)}}
 
 
 def start_profilers(stack: Stack, directory: Path,
@@ -225,6 +257,7 @@ def main() -> int:
                         "(default: same as --payments)")
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--profile", type=Path, help="write py-spy on-CPU samples of each process here")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the Redis (default 1)")
     args = parser.parse_args()
     print_machine()
     stack = bench_stack("end_to_end")
@@ -235,12 +268,14 @@ def main() -> int:
             bare = [run_bare(stack, store.pid(), 2 * args.payments, args.profile)]
             pinned = [run_bare(stack, store.pid(), 2 * args.payments, one_cpu=True)]
             stack.start(["web", "worker"])
+            start_workers(stack, args.workers)
             warm_up(stack)
             results["service, Epicor 0 ms"] = run_real(stack, store.pid(), args.payments, 0, 170, args.profile)
             results[f"service, Epicor {args.latency_ms} ms"] = run_real(
                 stack, store.pid(), args.slow_payments or args.payments, args.latency_ms, 170)
             results["service, Epicor 0 ms"]["rss"] = tree_peak_rss_mb(stack.processes["worker"].pid)
-            stop_process(stack, "worker")
+            for name in worker_names(stack):
+                stop_process(stack, name)
             stop_process(stack, "web")
             pinned.append(run_bare(stack, store.pid(), 2 * args.payments, one_cpu=True))
             bare.append(run_bare(stack, store.pid(), 2 * args.payments))
@@ -270,8 +305,8 @@ def report(bare: dict[str, Any], pinned: dict[str, Any], results: dict[str, dict
     rows += [[name, r["events"], f"{r['rate']:.1f}", f"{r['p50'] * 1000:.0f}", f"{r['p99'] * 1000:.0f}",
               " ".join(f"{k}={v}" for k, v in sorted(r["states"].items())), f"{r['epicor_calls']:.2f}",
               *cpu_cells(r["cpu"])] for name, r in results.items()]
-    print_table(f"End to end ({args.payments} payments x 2 events, new customers; worker --pool threads "
-                f"--concurrency {worker_concurrency()})",
+    print_table(f"End to end ({args.payments} payments x 2 events, new customers; {args.workers} worker "
+                f"process(es), each --pool threads --concurrency {worker_concurrency()})",
                 ["run", "events", "events/s", "p50 ms", "p99 ms", "states", "Epicor calls/payment",
                  *(f"CPU ms/event {name}" for name in PROCESSES), "CPU ms/event total"], rows)
     fast, slow = (r["rate"] for r in results.values())
