@@ -11,16 +11,22 @@ import os
 
 from kombu import Queue
 
-from tasks.redis_clients import broker_settings
-from tasks.settings import ConfigError, RedisSettings, load_redis_settings
-
 # REDIS_URL, or kombu's sentinel:// transport when REDIS_SENTINELS is set (tasks/redis_clients.py); the
 # password is broker_password, never part of the URL. A malformed Redis setting is reported by the
-# start-up check (tasks.preflight: exit 78 with its reason), not by a traceback here.
-try:
-    _BROKER = broker_settings(load_redis_settings())
-except ConfigError:
-    _BROKER = broker_settings(RedisSettings(url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
+# start-up check (tasks.preflight: exit 78 with its reason), not by a traceback here. With REDIS_URL alone
+# nothing of the product is imported: the benchmarks' stock Celery baseline shares this file.
+_PLAIN = {"broker_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "broker_password": None,
+          "transport_options": {}}
+if any(os.environ.get(name) for name in ("REDIS_SENTINELS", "REDIS_PASSWORD", "REDIS_PASSWORD_FILE")):
+    from tasks.redis_clients import broker_settings
+    from tasks.settings import ConfigError, load_redis_settings
+
+    try:
+        _BROKER = broker_settings(load_redis_settings())
+    except ConfigError:
+        _BROKER = _PLAIN
+else:
+    _BROKER = _PLAIN
 broker_url = _BROKER["broker_url"]
 broker_password = _BROKER["broker_password"]
 result_backend = None
