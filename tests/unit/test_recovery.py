@@ -117,6 +117,9 @@ def test_a_broker_channel_closed_after_its_connection_is_released_is_a_connectio
     from kombu.common import ignore_errors
     from kombu.transport import redis as kombu_redis
 
+    from tasks import patches
+
+    assert patches.guard_closed_broker_channel()  # as the worker applies it at start (not on import)
     released = SimpleNamespace(connection=SimpleNamespace(client=None))
     with pytest.raises(redis.exceptions.ConnectionError):
         kombu_redis.Channel._connparams(released)
