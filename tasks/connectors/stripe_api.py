@@ -5,7 +5,9 @@ and 5xx itself when told to, with its own backoff); no global ``stripe.api_key``
 as plain dicts so nothing downstream depends on SDK types. Errors are mapped once, here, onto the
 pipeline's taxonomy: connection errors, timeouts, 409, 5xx and 429 are retryable (429 honours
 ``Retry-After``, which the SDK ignores); authentication, permission and invalid requests are
-permanent. Unknown means permanent.
+permanent. Unknown means permanent. In a worker, every call first takes a token of the account's
+deployment-wide ``STRIPE_MAX_CALLS_PER_SECOND`` (``tasks.budget``; tokens come in blocks, so this
+costs no Redis round trip per call); none due in time is retryable (``stripe.rate_budget``).
 
 CPU (every payment makes several of these calls): reads and metadata writes go through
 ``StripeClient.raw_request``, the SDK's own requestor (API version, retries, idempotency keys, the
