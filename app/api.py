@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, request
 
 from app.auth import current_user, require_role
+from app.params import BadParameter, answers_bad_parameters
 from tasks.api import (
     QueueUnavailable,
     dead_letter,
@@ -36,6 +37,7 @@ from tasks.api import (
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
+answers_bad_parameters(bp)
 
 PUBLIC_EVENT_FIELDS = ("id", "source", "type", "object_id", "flow", "state", "stage", "epicor_keys",
                        "last_error", "reason", "received_at", "queued_at", "updated_at", "finished_at",
@@ -52,17 +54,8 @@ MAX_COMMENT = 1000
 T = TypeVar("T")
 
 
-class BadParameter(ValueError):
-    """A query parameter or body field the API cannot use; its message names it."""
-
-
 class HistoryUnavailable(RuntimeError):
     """The history database cannot be read right now."""
-
-
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter) -> tuple[Response, int]:
-    return jsonify({"error": str(exc)}), 400
 
 
 @bp.errorhandler(QueueUnavailable)

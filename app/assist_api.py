@@ -15,34 +15,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from app.api import BadParameter, operator_name
+from app.api import operator_name
 from app.auth import require_role
+from app.params import BadParameter, answers_bad_parameters, is_name, json_body
 
 bp = Blueprint("assist_api", __name__, url_prefix="/api/mappings/suggest")
-MAX_NAME = 60
+answers_bad_parameters(bp)
 MAX_FIELD = 300
 MAX_TARGETS = 500
 
 
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter) -> tuple[Response, int]:
-    return jsonify({"error": str(exc)}), 400
-
-
-def _body() -> dict[str, Any]:
-    found = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(found, dict):
-        raise BadParameter("the body must be a JSON object")
-    return found
-
-
 def _name(found: dict[str, Any], field: str) -> str:
     value = found.get(field)
-    if not isinstance(value, str) or not value or len(value) > MAX_NAME or not value.replace("_", "").isalnum():
+    if not is_name(value):
         raise BadParameter(f"{field} is required: a name (letters, digits, _)")
-    return value
+    return str(value)
 
 
 def _field(found: dict[str, Any], field: str) -> str:
@@ -67,7 +56,7 @@ def _targets(found: dict[str, Any]) -> list[str] | None:
 def suggest() -> tuple[Response, int]:
     from tasks.assist.service import SuggestRefused, suggest_mapping
 
-    found = _body()
+    found = json_body()
     flow, document, targets = _name(found, "flow"), _name(found, "document"), _targets(found)
     try:
         return jsonify(suggest_mapping(flow, document, targets)), 200
@@ -80,7 +69,7 @@ def suggest() -> tuple[Response, int]:
 def feedback() -> tuple[Response, int]:
     from tasks.assist.service import SuggestRefused, record_feedback
 
-    found = _body()
+    found = json_body()
     flow, document = _name(found, "flow"), _name(found, "document")
     target, source, accepted = _field(found, "target"), _field(found, "source"), found.get("accepted")
     if not isinstance(accepted, bool):

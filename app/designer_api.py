@@ -20,17 +20,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import BadParameter, HistoryUnavailable, from_history
+from app.api import HistoryUnavailable, from_history
 from app.auth import current_user, forbidden
-from app.mappings_api import (  # the same answers as /api/mappings
-    MAX_YAML,
-    _bad_parameter,
-    _redis_away,
-    _refused,
-    body,
-    name_part,
-    text_field,
-)
+from app.mappings_api import MAX_YAML, _redis_away, _refused  # the same answers as /api/mappings
+from app.params import BadParameter, answers_bad_parameters, json_body, name_part, text_field
 from tasks.api import (
     MappingRefused,
     QueueUnavailable,
@@ -44,7 +37,7 @@ from tasks.api import (
 )
 
 bp = Blueprint("designer_api", __name__, url_prefix="/api/designer")
-bp.register_error_handler(BadParameter, _bad_parameter)
+answers_bad_parameters(bp)
 bp.register_error_handler(MappingRefused, _refused)
 bp.register_error_handler(QueueUnavailable, _redis_away)
 
@@ -104,7 +97,7 @@ def samples(flow: str) -> tuple[Response, int]:
 
 @bp.post("/edit")
 def edit() -> tuple[Response, int]:
-    found = body()
+    found = json_body()
     section = text_field(found, "section", 20)
     field = text_field(found, "field", 80)
     spec = found.get("spec")
@@ -116,7 +109,7 @@ def edit() -> tuple[Response, int]:
 
 @bp.post("/<flow>/<document>/diff")
 def diff(flow: str, document: str) -> tuple[Response, int]:
-    found = body()
+    found = json_body()
     return jsonify(designer_diff(name_part(flow, "flow"), name_part(document, "document"),
                                  text_field(found, "yaml", MAX_YAML))), 200
 

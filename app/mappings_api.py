@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import BadParameter, operator_name
+from app.api import operator_name
 from app.auth import current_user, forbidden, require_role
+from app.params import BadParameter, answers_bad_parameters, json_body, name_part, text_field, version_field
 from tasks.api import (
     MappingRefused,
     QueueUnavailable,
@@ -31,15 +32,10 @@ from tasks.api import (
 )
 
 bp = Blueprint("mappings_api", __name__, url_prefix="/api/mappings")
-MAX_NAME = 60
+answers_bad_parameters(bp)
 MAX_YAML = 100_000  # characters of one document mapping; the shipped ones are about 2,000
 MAX_COMMENT = 1000
 STATUS = {"invalid": 422, "stale": 409, "unchanged": 409, "unknown": 404, "gone": 409, "refused": 400}
-
-
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter) -> tuple[Response, int]:
-    return jsonify({"error": str(exc)}), 400
 
 
 @bp.errorhandler(MappingRefused)
@@ -59,38 +55,8 @@ def _redis_away(_exc: QueueUnavailable) -> tuple[Response, int]:
 
 
 # -- reading the request -----------------------------------------------------------------------------
-def body() -> dict[str, Any]:
-    found = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(found, dict):
-        raise BadParameter("the body must be a JSON object")
-    return found
-
-
-def name_part(value: str, what: str) -> str:
-    if not value or len(value) > MAX_NAME or not value.replace("_", "").isalnum():
-        raise BadParameter(f"{what} must be a mapping name (letters, digits, _)")
-    return value
-
-
-def text_field(found: dict[str, Any], name: str, most: int, *, required: bool = True) -> str:
-    value = found.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadParameter(f"{name} is required (text)")
-    if len(value) > most:
-        raise BadParameter(f"{name} is longer than {most} characters")
-    return value
-
-
-def version_field(found: dict[str, Any], name: str, *, required: bool) -> int | None:
-    value = found.get(name)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
-        raise BadParameter(f"{name} is required: the version number (1 is the shipped files)" if required
-                           else f"{name} must be a version number")
-    return value
+def version_number(found: dict[str, Any], name: str, *, required: bool) -> int | None:
+    return version_field(found, name, required=required, first="the shipped files")
 
 
 def drafts_field(found: dict[str, Any]) -> dict[str, str] | None:
@@ -124,7 +90,7 @@ def version(flow: str, document: str) -> tuple[Response, int]:
 @bp.post("/preview")
 @require_role("operator")
 def preview() -> tuple[Response, int] | tuple[Response | str, int]:
-    found = body()
+    found = json_body()
     drafts = drafts_field(found)
     user = current_user()
     if drafts and (user is None or not user.may("admin")):
@@ -142,20 +108,20 @@ def preview() -> tuple[Response, int] | tuple[Response | str, int]:
 @bp.post("/<flow>/<document>/publish")
 @require_role("admin")
 def publish(flow: str, document: str) -> tuple[Response, int]:
-    found = body()
+    found = json_body()
     made = publish_mapping(name_part(flow, "flow"), name_part(document, "document"),
                            text_field(found, "yaml", MAX_YAML), who=operator_name(),
                            comment=text_field(found, "comment", MAX_COMMENT),
-                           base_version=version_field(found, "base_version", required=True))
+                           base_version=version_number(found, "base_version", required=True))
     return jsonify(made), 201
 
 
 @bp.post("/<flow>/<document>/restore")
 @require_role("admin")
 def restore(flow: str, document: str) -> tuple[Response, int]:
-    found = body()
+    found = json_body()
     made = restore_mapping(name_part(flow, "flow"), name_part(document, "document"),
-                           version_field(found, "version", required=True) or 1, who=operator_name(),
+                           version_number(found, "version", required=True) or 1, who=operator_name(),
                            comment=text_field(found, "comment", MAX_COMMENT),
-                           base_version=version_field(found, "base_version", required=False))
+                           base_version=version_number(found, "base_version", required=False))
     return jsonify(made), 201

@@ -25,8 +25,9 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import BadParameter, operator_name
+from app.api import operator_name
 from app.auth import require_role
+from app.params import BadParameter, answers_bad_parameters, comment_field, json_body, version_field
 from tasks import flow_switches
 from tasks.errors import MappingError, PipelineError
 from tasks.mapping import table_checks, table_rows, table_versions
@@ -36,14 +37,10 @@ from tasks.settings import ConfigError, get_settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("tables_api", __name__, url_prefix="/api")
+answers_bad_parameters(bp)
 MAX_COMMENT = 1000
 MAX_CSV = 500_000
 MAX_CODE_TEXT = 200
-
-
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter) -> tuple[Response, int]:
-    return jsonify({"error": str(exc)}), 400
 
 
 @bp.errorhandler(redis.RedisError)
@@ -68,30 +65,8 @@ def _table_refused(exc: MappingError) -> tuple[Response, int]:
 
 
 # -- reading the request -----------------------------------------------------------------------------
-def body() -> dict[str, Any]:
-    found = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(found, dict):
-        raise BadParameter("the body must be a JSON object")
-    return found
-
-
-def comment_field(found: dict[str, Any]) -> str:
-    value = found.get("comment")
-    if not isinstance(value, str) or not value.strip():
-        raise BadParameter("comment is required: say what the change is for")
-    if len(value) > MAX_COMMENT:
-        raise BadParameter(f"comment is longer than {MAX_COMMENT} characters")
-    return value
-
-
-def version_field(found: dict[str, Any], name: str, *, required: bool) -> int | None:
-    value = found.get(name)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
-        raise BadParameter(f"{name} is required: a version number (1 is the file as deployed)" if required
-                           else f"{name} must be a version number")
-    return value
+def version_number(found: dict[str, Any], name: str, *, required: bool) -> int | None:
+    return version_field(found, name, required=required, first="the file as deployed")
 
 
 def rows_field(found: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,7 +122,7 @@ def table_csv(name: str) -> Response:
 @require_role("admin")
 def check(name: str) -> tuple[Response, int]:
     """Is the code of one row in Epicor (as it is typed)? A verdict, 200 whatever Epicor answers."""
-    found = body()
+    found = json_body()
     key, value, reason_type = (found.get(field, "") for field in ("key", "value", "reason_type"))
     if not all(isinstance(text, str) and len(text) <= MAX_CODE_TEXT for text in (key, value, reason_type)):
         raise BadParameter(f"key, value and reason_type must be text of at most {MAX_CODE_TEXT} characters")
@@ -168,9 +143,9 @@ def refused_rows(name: str, text: str, rows: list[dict[str, Any]]) -> list[dict[
 @bp.post("/tables/<name>/publish")
 @require_role("admin")
 def publish(name: str) -> tuple[Response, int]:
-    found = body()
-    rows, comment = rows_field(found), comment_field(found)
-    base_version = version_field(found, "base_version", required=True)
+    found = json_body()
+    rows, comment = rows_field(found), comment_field(found, MAX_COMMENT)
+    base_version = version_number(found, "base_version", required=True)
     edited = table_versions.version_of(table_name(name), base_version or 1, mappings_dir())
     text = table_rows.text_of(rows, edited.text if edited else "")
     problems = refused_rows(name, text, rows)
@@ -184,10 +159,11 @@ def publish(name: str) -> tuple[Response, int]:
 @bp.post("/tables/<name>/restore")
 @require_role("admin")
 def restore(name: str) -> tuple[Response, int]:
-    found = body()
-    made = table_versions.restore(table_name(name), version_field(found, "version", required=True) or 1,
-                                  who=operator_name(), comment=comment_field(found), mappings_dir=mappings_dir(),
-                                  base_version=version_field(found, "base_version", required=False))
+    found = json_body()
+    made = table_versions.restore(table_name(name), version_number(found, "version", required=True) or 1,
+                                  who=operator_name(), comment=comment_field(found, MAX_COMMENT),
+                                  mappings_dir=mappings_dir(),
+                                  base_version=version_number(found, "base_version", required=False))
     return jsonify({"table": name, **made.summary(), "diff": made.diff}), 201
 
 
@@ -199,7 +175,7 @@ def import_csv(name: str) -> tuple[Response, int]:
     not a failed request in the browser's log."""
     text = request.get_data(as_text=True) if request.mimetype == "text/csv" else None
     if text is None:
-        text = body().get("csv")
+        text = json_body().get("csv")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_CSV:
         raise BadParameter(f"send the CSV as text/csv, or as {{\"csv\": text}}, of at most {MAX_CSV} characters")
     current = table_versions.current(table_name(name), mappings_dir())
@@ -245,8 +221,8 @@ def flows() -> tuple[Response, int]:
 def switch(flow: str) -> tuple[Response, int]:
     if flow not in flow_names():
         return jsonify({"error": f"there is no flow {flow!r}"}), 404
-    found = body()
+    found = json_body()
     if not isinstance(found.get("on"), bool):
         raise BadParameter("on is required: true to switch the flow on, false to switch it off")
-    made = flow_switches.switch(flow, on=found["on"], who=operator_name(), comment=comment_field(found))
+    made = flow_switches.switch(flow, on=found["on"], who=operator_name(), comment=comment_field(found, MAX_COMMENT))
     return jsonify(made), 200
