@@ -15,7 +15,7 @@ from kombu import Queue
 # password is broker_password, never part of the URL. A malformed Redis setting is reported by the
 # start-up check (tasks.preflight: exit 78 with its reason), not by a traceback here. With REDIS_URL alone
 # nothing of the product is imported: the benchmarks' stock Celery baseline shares this file.
-_PLAIN = {"broker_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "broker_password": None,
+_PLAIN: dict = {"broker_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "broker_password": None,
           "transport_options": {}}
 if any(os.environ.get(name) for name in ("REDIS_SENTINELS", "REDIS_PASSWORD", "REDIS_PASSWORD_FILE")):
     from tasks.redis_clients import broker_settings

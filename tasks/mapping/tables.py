@@ -257,7 +257,7 @@ def parse_table(text: str, schema: type[Schema], name: str) -> dict:
         raise MappingError(f"{name}: " + "; ".join(problems), reason="mapping.config") from None
 
 
-def _parsed(text: str) -> tuple[object, list[str]]:
+def _parsed(text: str) -> tuple[dict[str, Any] | None, list[str]]:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -182,8 +182,9 @@ def test_the_decline_code_and_message_go_into_the_hold_note(mappings):
                                      "message": "Your card has insufficient funds.", "charge": "ch_x"}}
     ctx = context(mappings, FakeStripe(intent, charge("ch_x", status="failed", payment_intent="pi_x")))
     [hold] = payment_failed.transform(ctx, payment_failed.fetch(ctx, envelope("charge.failed", "ch_x")))["documents"]
-    assert hold["kind"] == "order_hold" and hold["header"] == {"OrderHeld": True, "OrderComment": "Stripe payment pi_x failed: card_declined / "
-                                                       "insufficient_funds: Your card has insufficient funds."}
+    assert hold["kind"] == "order_hold"
+    assert hold["header"] == {"OrderHeld": True, "OrderComment": "Stripe payment pi_x failed: card_declined / "
+                              "insufficient_funds: Your card has insufficient funds."}
 
 
 def test_a_charge_without_a_payment_intent_uses_the_charge_failure(mappings):

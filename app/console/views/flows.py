@@ -22,7 +22,8 @@ from collections import defaultdict
 from typing import Any
 
 import redis
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from app.api import operator_name
 from app.auth import current_user, require_role
@@ -93,7 +94,7 @@ def history_figures(now: float | None = None) -> tuple[dict[tuple[str, str], int
                       .where(MinuteCount.minute >= int(since // 60 * 60))
                       .group_by(MinuteCount.flow, MinuteCount.outcome))
     with db.engine().connect() as connection:
-        waiting = {(flow, stage or "fetch"): int(n) for flow, stage, n in connection.execute(waiting_query)}
+        waiting = {(str(flow), stage or "fetch"): int(n) for flow, stage, n in connection.execute(waiting_query)}
         finished: dict[str, dict[str, int]] = defaultdict(dict)
         for flow, outcome, n in connection.execute(finished_query):
             finished[flow][outcome] = int(n or 0)
@@ -153,7 +154,7 @@ def flows_live() -> str:
 
 @bp.post("/flows/<flow>/switch")
 @require_role("admin")
-def flows_switch(flow: str) -> Response | tuple[str, int]:
+def flows_switch(flow: str) -> ResponseReturnValue:
     """The switch form (a plain POST, then back to the page): refused with the page and a 400 when the flow
     is unknown or the comment missing."""
     comment = (request.form.get("comment") or "").strip()
