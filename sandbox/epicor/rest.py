@@ -71,7 +71,7 @@ class RestApi:
     def _handle(self, version: str, path_company: str | None, service: str, resource: str,
                 in_flight: int) -> Response:
         self.state.stats.count(request.method, leading_name(resource))
-        self._entry_faults()
+        self._entry_faults(leading_name(resource))
         self._authenticate(version)
         if self.state.faults.take_license_denial(in_flight):
             raise license_error()
@@ -91,13 +91,13 @@ class RestApi:
         verb = "GET" if request.method == "HEAD" else request.method
         body = self._json_body() if verb == "POST" == method.verb else b""
         answer = call_method(self.state, method, verb, body)
-        delay = self.state.faults.draw_commit_timeout() if method.writes else None
+        delay = self.state.faults.draw_commit_timeout(path.set_name) if method.writes else None
         if delay:
             time.sleep(delay)
         return json_response(answer)
 
-    def _entry_faults(self) -> None:
-        latency = self.state.faults.latency_seconds()
+    def _entry_faults(self, name: str) -> None:
+        latency = self.state.faults.latency_seconds(name)
         if latency > 0:
             time.sleep(latency)
         status = self.state.faults.draw_server_error()
@@ -198,7 +198,7 @@ class RestApi:
         with self.state.store.transaction() as txn:
             row = create_row(txn, self.state.write_context(), entity_set, sent)
         self.state.events.row_created(entity_set.name, row)
-        delay = self.state.faults.draw_commit_timeout()
+        delay = self.state.faults.draw_commit_timeout(entity_set.name)
         if delay:
             time.sleep(delay)
         context = f"{target.base}/$metadata#{entity_set.name}/$entity"
