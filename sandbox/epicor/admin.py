@@ -2,7 +2,8 @@
 
 ``GET dump`` every set's rows; ``POST reset`` wipe and reseed (also clears stats, faults, settings);
 ``GET/PUT faults`` read or merge the fault switches; ``POST parts`` add a part (how a test "fixes the
-cause" of a strict-parts rejection); ``GET/PUT settings`` strict-parts mode and the outbound
+cause" of a strict-parts rejection); ``POST banks`` add a bank account (a site's own clearing bank per
+currency); ``GET/PUT settings`` strict-parts mode and the outbound
 events (``events.py``), ``GET events`` their deliveries; ``GET stats`` and ``POST stats/reset``
 the REST call counts (``GET stats/in-flight`` the requests served at once, now and at most);
 ``POST groups/<InvcGrps|CashGrps>/<GroupID>/post`` posts a group as the
@@ -22,12 +23,12 @@ from flask import Blueprint, Response, request
 
 from .body import json_object, parse_body
 from .documents.groups import POSTED_WITH, post_group
-from .errors import api_error
+from .errors import api_error, business_error, duplicate_error
 from .events import SETTING_NAMES
 from .reference import REMOVABLE, reference_key
 from .registers import bank_register
 from .responses import json_response
-from .schema import DUMP_ORDER, ENTITY_SETS
+from .schema import DUMP_ORDER, ENTITY_SETS, blank_row
 from .seed import add_part
 from .state import EpicorState
 
@@ -42,6 +43,7 @@ def register_admin(bp: Blueprint, state: EpicorState) -> None:
         ("/faults", "GET"): lambda: json_response(state.faults.snapshot()),
         ("/faults", "PUT"): lambda: json_response(state.faults.update(_json_object())),
         ("/parts", "POST"): lambda: _add_part(state),
+        ("/banks", "POST"): lambda: _add_bank(state),
         ("/settings", "GET"): lambda: json_response(state.settings()),
         ("/settings", "PUT"): lambda: _put_settings(state),
         ("/stats", "GET"): lambda: json_response(state.stats.snapshot()),
@@ -79,6 +81,20 @@ def _add_part(state: EpicorState) -> Response:
     with state.store.transaction() as txn:
         part = add_part(txn, state.company, fields)
     return json_response(part, 201)
+
+
+def _add_bank(state: EpicorState) -> Response:
+    """One more open bank account (a 409 if it exists); its currency defaults to USD like the seeded ones."""
+    fields = parse_body(request.get_data(), ENTITY_SETS["BankAccts"])
+    bank = {**blank_row("BankAcct", state.company), "CurrencyCode": "USD", "Closed": False, **fields,
+            "Company": state.company}
+    bank["BankAcctID"] = (bank["BankAcctID"] or "").strip()
+    if not 0 < len(bank["BankAcctID"]) <= 10:
+        raise business_error("Bank account id is required (at most 10 characters).", "BankAcct", "BankAcctID")
+    with state.store.transaction() as txn:
+        if txn.get("BankAccts", (state.company, bank["BankAcctID"])) is not None:
+            raise duplicate_error(f"Bank account {bank['BankAcctID']} already exists.", "BankAcct", "BankAcctID")
+        return json_response(txn.insert("BankAccts", bank), 201)
 
 
 def _put_settings(state: EpicorState) -> Response:
