@@ -27,9 +27,10 @@ keepalive = 75
 
 
 def on_starting(server: Any) -> None:
-    from tasks import patches
+    from tasks import patches, preflight
     from telemetry import processes
 
+    preflight.enforce_pairs("web")  # PAIRS_FILE refused: exit 78 with the reason (tasks.pairs)
     patches.apply_all("web")  # before the workers fork: kombu's client per channel (tasks/patches.py)
     processes.set_default_directory()
     processes.tidy()

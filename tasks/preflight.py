@@ -49,7 +49,46 @@ def configuration_problems(role: str = "worker") -> list[str]:
     checks: list[Callable[[Settings], None]] = [_stripe, _epicor, _mappings, _payouts, _retry_policies]
     if role == "web":  # the receiver verifies signatures; it shares the worker's environment otherwise
         checks.append(_webhook_secrets)
-    return [problem for check in checks for problem in _problem(check, settings)]
+    problems = [problem for check in checks for problem in _problem(check, settings)]
+    return problems + _pair_problems(checks, settings)
+
+
+def _pair_problems(checks: list[Callable[[Settings], None]], base: Settings) -> list[str]:
+    """``PAIRS_FILE`` (``tasks.pairs``): the file itself, then each pair's settings checked as the
+    default pair's are, each problem named with its pair. Nothing to do without the file."""
+    if not env_value("PAIRS_FILE"):
+        return []
+    from tasks.pairs import DEFAULT, load_pairs
+
+    try:
+        pairs = load_pairs(base)
+    except ConfigError as exc:
+        return [str(exc)]
+    return [f"pair {name}: {problem}" for name in pairs.names() if name != DEFAULT
+            for check in checks
+            for problem in _problem(check, pairs.by_name[name].settings)]
+
+
+def pair_problems() -> list[str]:
+    """What is wrong with ``PAIRS_FILE`` and the pairs it declares (nothing without the file). The web runs
+    this check alone at start: a receiver that cannot tell the pairs apart must not take their events."""
+    if not env_value("PAIRS_FILE"):
+        return []
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return []  # the environment's own fault: the worker names it, the web keeps queueing
+    return _pair_problems([_stripe, _epicor, _webhook_secrets], settings)
+
+
+def enforce_pairs(role: str) -> None:
+    """``pair_problems`` at the start of ``role`` (the web): exit with ``EXIT_CONFIG`` and the reason."""
+    problems = pair_problems()
+    if env_value("PAIRS_FILE"):
+        record_fault(role, problems)
+    if problems:
+        print(f"configuration error, {role} not started: {'; '.join(problems)}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_CONFIG)
 
 
 def _problem(check: Callable[[Settings], None], settings: Settings) -> list[str]:

@@ -189,9 +189,14 @@ class Settings:
     budget_heartbeat: float = 1.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
     redis: RedisSettings = field(default_factory=RedisSettings, repr=False)  # REDIS_SENTINELS & co.
+    # The integration pair these settings are (``tasks.pairs``; the environment's is ``default``) and, for
+    # an event of a Stripe Connect account, that account (sent as ``Stripe-Account`` on every Stripe call).
+    pair: str = "default"
+    stripe_account: str = ""
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
-        return f"Settings(epicor_base_url={self.epicor_base_url!r}, company={self.epicor_company!r})"
+        return (f"Settings(pair={self.pair!r}, epicor_base_url={self.epicor_base_url!r}, "
+                f"company={self.epicor_company!r})")
 
     def require_stripe(self) -> None:
         if not self.stripe_api_key:
