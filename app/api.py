@@ -42,7 +42,7 @@ answers_bad_parameters(bp)
 PUBLIC_EVENT_FIELDS = ("id", "source", "type", "object_id", "flow", "state", "stage", "epicor_keys",
                        "last_error", "reason", "received_at", "queued_at", "updated_at", "finished_at",
                        "deliveries", "attempts", "api_version", "waiting_for", "discarded_at", "discarded_by",
-                       "discard_comment", "mapping_version")
+                       "discard_comment", "mapping_version", "pair", "sender_id", "account")
 TIME_FIELDS = ("received_at", "queued_at", "updated_at", "finished_at", "discarded_at", "first_failed_at",
                "last_failed_at", "retried_at")
 COUNT_FIELDS = ("deliveries", "attempts", "failures")

@@ -33,8 +33,8 @@ from marshmallow import (
 )
 
 from app.inputs import is_token, parse_json_object, safe_text
-from app.webhooks import BadEvent, receive_signed
-from tasks.settings import get_settings
+from app.webhooks import BadEvent, for_pair, receive_signed
+from tasks import pairs
 
 bp = Blueprint("epicor_webhooks", __name__)
 
@@ -79,7 +79,7 @@ class EpicorEvent(Schema):
 
     @validates_schema
     def _our_company(self, event: dict[str, Any], **_: object) -> None:
-        expected = get_settings().epicor_company
+        expected = pairs.settings_for(pairs.current.get()).epicor_company  # the pair being received for
         if event.get("company") is not None and event["company"] != expected:
             raise ValidationError(f"'{event['company']}' is not the company this service posts for ({expected})",
                                   "company")
@@ -91,9 +91,17 @@ class BadEpicorEvent(BadEvent):
 
 @bp.post("/webhooks/epicor")
 def epicor_webhook() -> tuple[Response, int]:
-    settings = get_settings()
+    settings = pairs.settings_for(pairs.DEFAULT)
     return receive_signed("epicor", _lower_hex(request.headers.get(SIGNATURE_HEADER)),
                           settings.epicor_webhook_secrets, epicor_event_summary)
+
+
+@bp.post("/webhooks/epicor/<pair_name>")
+def epicor_webhook_of_pair(pair_name: str) -> tuple[Response, int]:
+    """An Epicor company's events, at its pair's path: its secrets, its company (``app.webhooks.for_pair``)."""
+    return for_pair(pair_name, lambda settings: receive_signed(
+        "epicor", _lower_hex(request.headers.get(SIGNATURE_HEADER)), settings.epicor_webhook_secrets,
+        epicor_event_summary, pair=pair_name))
 
 
 def _lower_hex(header: str | None) -> str | None:

@@ -6,6 +6,14 @@ not JSON or not a Stripe event, with nothing stored; 413 for an oversized body; 
 content type; 503 when Redis or the broker cannot take the event, so Stripe redelivers. No
 processing happens in the request.
 
+Integration pairs (``tasks.pairs``): ``POST /webhooks/stripe/<pair>`` checks the signature with that pair's
+secrets (``/webhooks/stripe`` is the pair ``default``); an unknown pair is a 404. An event of a Stripe
+Connect account (``account``) goes to the pair that lists the account in ``connect_accounts``; an account
+no pair lists is refused (400 with the reason) by a pair that declares its own ``stripe_account`` and
+taken as its own by one that does not. The event's record and envelope carry its ``pair``; the record of
+an event of another pair than the default is named ``<pair>:<id>`` (two Epicor companies may number their
+events alike), and the answer's ``event_id`` says so.
+
 A signed body is still read as hostile (``app.inputs``): strict JSON, and every field kept (ids,
 type, object type, API version, account, the payment's id) must be a token this service can store,
 log and name a Redis key by, or the event is refused with the field named. The payload's free
@@ -25,7 +33,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app.inputs import UnreadableJson, is_token, parse_json_object, safe_reason
 from app.signatures import SignatureRejected, verify
 from tasks.api import QueueUnavailable, payment_hint, receive
-from tasks.settings import get_settings
+from tasks.pairs import DEFAULT, Pair, get_pairs, working_for
+from tasks.settings import ConfigError, Settings, get_settings
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -52,8 +61,28 @@ def stripe_webhook() -> tuple[Response, int]:
                           stripe_event_summary)
 
 
+@bp.post("/webhooks/stripe/<pair_name>")
+def stripe_webhook_of_pair(pair_name: str) -> tuple[Response, int]:
+    return for_pair(pair_name, lambda settings: receive_signed(
+        "stripe", request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets, stripe_event_summary,
+        pair=pair_name))
+
+
+def for_pair(pair_name: str, answer: Callable[[Settings], tuple[Response, int]]) -> tuple[Response, int]:
+    """``answer`` with the settings of pair ``pair_name``, as that pair; 404 for a pair not declared."""
+    try:
+        pair = get_pairs().get(pair_name)
+    except ConfigError:
+        return reject(503, "the integration pairs cannot be read; retry later")
+    if pair is None:
+        read_body()  # the connection stays clean for the sender's next request
+        return reject(404, f"no integration pair named {safe_reason(pair_name)[:40]}")
+    with working_for(pair.name):
+        return answer(pair.settings)
+
+
 def receive_signed(source: str, signature: str | None, secrets: tuple[str, ...],
-                   summarise: Callable[[bytes], dict[str, Any]]) -> tuple[Response, int]:
+                   summarise: Callable[[bytes], dict[str, Any]], pair: str = DEFAULT) -> tuple[Response, int]:
     """The receivers' one path: size, content type, signature on the raw body, shape, then queue.
     The body is read first (bounded by the size limit) so that every answer leaves the connection
     clean for the sender's next request."""
@@ -62,12 +91,30 @@ def receive_signed(source: str, signature: str | None, secrets: tuple[str, ...],
         return reject(415, "content type must be application/json")
     try:
         verify(body, signature, secrets, get_settings().webhook_tolerance)
-        event = summarise(body)
+        event = of_pair(summarise(body), pair)
     except (SignatureRejected, BadEvent, UnreadableJson) as exc:
         reason = safe_reason(str(exc))  # reasons may quote the sender's input
         log.info("%s webhook rejected: %s", source, reason)
         return reject(400, reason)
+    except ConfigError:
+        return reject(503, "the integration pairs cannot be read; retry later")
     return queue(event)
+
+
+def of_pair(event: dict[str, Any], received_by: str) -> dict[str, Any]:
+    """The event as its pair's: a Connect account's event goes to the pair listing the account
+    (``tasks.pairs.Pairs.for_account``); the record of a pair other than the default is ``<pair>:<id>``."""
+    name = received_by
+    if event.get("account"):
+        pairs = get_pairs()
+        routed: Pair | None
+        routed, reason = pairs.for_account(pairs.by_name[received_by], event["account"])
+        if routed is None:
+            raise BadEvent(reason)
+        name = routed.name
+    if name == DEFAULT:
+        return event | {"pair": DEFAULT}
+    return event | {"pair": name, "id": f"{name}:{event['id']}", "sender_id": event["id"]}
 
 
 def read_body() -> bytes:

@@ -23,6 +23,7 @@ import redis
 
 from tasks import store
 from tasks.chains import build_chain, envelope_for
+from tasks.pairs import DEFAULT, working_for
 from tasks.routing import coalescing_group, flow_for, payment_hint  # noqa: F401 - payment_hint: for the receiver
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,10 @@ def receive(event: dict[str, Any]) -> Receipt:
     """Record and queue one verified event: {id, source, type, object_id, …small fields}."""
     flow = flow_for(event["type"], event.get("source") or "stripe")
     try:
-        return _receive(event | {"flow": flow})
+        if (event.get("pair") or DEFAULT) == DEFAULT:
+            return _receive(event | {"flow": flow})
+        with working_for(event["pair"]):  # its payment's lead key is its pair's (tasks.store.key)
+            return _receive(event | {"flow": flow})
     except _BROKER_ERRORS as exc:
         log.warning("queue unavailable: %s", type(exc).__name__)
         raise QueueUnavailable(str(exc)) from None

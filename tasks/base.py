@@ -37,7 +37,7 @@ from celery.exceptions import Ignore
 
 import celeryconfig
 from history import extract, recorder
-from tasks import dlq, followers, published, store
+from tasks import dlq, followers, pairs, published, store
 from tasks.context import context_for
 from tasks.errors import PipelineError, RetryableError, classify
 from tasks.flows import STAGES, AlreadyPosted, Flow, RetryPolicy, SkipEvent, flow_named
@@ -91,10 +91,12 @@ class PipelineTask(Task):
         event_id = envelope["event_id"]
         token = log_context.set({"event_id": event_id, "flow": envelope.get("flow"), "stage": stage,
                                  "attempt": self.request.retries + 1})
+        pair = pairs.current.set(envelope.get("pair") or pairs.DEFAULT)  # its pair's journals, caches, locks
         try:
             with recorder.working_on(event_id):  # write-backs made by the stage name their event
                 return self._run(stage, envelope)
         finally:
+            pairs.current.reset(pair)
             log_context.reset(token)
 
     def _run(self, stage: str, envelope: dict[str, Any]) -> dict[str, Any]:

@@ -39,4 +39,7 @@ def build_chain(envelope: dict[str, Any], start: str = "fetch") -> Signature:
 
 def envelope_for(event: dict[str, Any]) -> dict[str, Any]:
     """The only data that travels through the broker: ids and the flow name."""
-    return {key: event.get(key) for key in ("source", "type", "flow", "object_id")} | {"event_id": event["id"]}
+    envelope = {key: event.get(key) for key in ("source", "type", "flow", "object_id")} | {"event_id": event["id"]}
+    if event.get("pair") and event["pair"] != "default":  # the integration pair (tasks.pairs); none: default
+        envelope["pair"] = event["pair"]
+    return envelope

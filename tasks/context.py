@@ -2,15 +2,21 @@
 
 Connectors are created from settings and handed to flow functions (STYLE.md point 6), so a flow never
 builds its own client and tests can pass fakes at the connector boundary.
+
+Integration pairs (``tasks.pairs``): an event's ``pair`` gives its settings (the pair's Stripe key,
+Epicor base URL, company, credentials, mappings directory); an event of a Stripe Connect account its pair
+lists is fetched with ``Stripe-Account`` set to that account. Each thread keeps one connector per pair
+(and Connect account), so no connection, session or cache of one Epicor company serves another.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from tasks import pairs
 from tasks.connectors.epicor import EpicorClient
 from tasks.connectors.stripe_api import StripeConnector
 from tasks.mapping.tables import Mappings, current_mappings
@@ -30,15 +36,21 @@ class Context:
 
     @cached_property
     def stripe(self) -> StripeConnector:
-        return _thread_connector("stripe", lambda: StripeConnector(self.settings))
+        name = _connector_name("stripe", self.settings) + (f":{self.settings.stripe_account}"
+                                                           if self.settings.stripe_account else "")
+        return _thread_connector(name, lambda: StripeConnector(self.settings))
 
     @cached_property
     def epicor(self) -> EpicorClient:
-        return _thread_connector("epicor", lambda: EpicorClient(self.settings))
+        return _thread_connector(_connector_name("epicor", self.settings), lambda: EpicorClient(self.settings))
 
     @cached_property
     def mappings(self) -> Mappings:
         return mappings_for(self.settings)
+
+
+def _connector_name(system: str, settings: Settings) -> str:
+    return system if settings.pair == pairs.DEFAULT else f"{system}:{settings.pair}"
 
 
 def _thread_connector(name: str, build: Any) -> Any:
@@ -52,4 +64,21 @@ def _thread_connector(name: str, build: Any) -> Any:
 
 
 def context_for(event: dict[str, Any]) -> Context:
-    return Context(settings=get_settings(), event=event)
+    """The context of ``event``'s pair; the default pair's is the environment's, as it always was."""
+    name = event.get("pair") or pairs.DEFAULT
+    if name == pairs.DEFAULT:
+        return Context(settings=get_settings(), event=event)
+    return Context(settings=pair_settings(name, event.get("account") or ""), event=event)
+
+
+def pair_settings(name: str, account: str) -> Settings:
+    """Pair ``name``'s settings, with ``Stripe-Account`` for an event of a Connect account it lists."""
+    found = pairs.get_pairs().get(name)
+    if found is None:  # the file changed under a queued event: its pair is no longer declared
+        from tasks.errors import PermanentError
+
+        raise PermanentError(f"event of pair {name}, which PAIRS_FILE no longer declares",
+                             reason="config.unknown_pair")
+    if account and account in found.connect_accounts:
+        return replace(found.settings, stripe_account=account)
+    return found.settings

@@ -32,7 +32,7 @@ from typing import Any, TypeVar, cast
 import redis
 
 from history import recorder
-from tasks import redis_clients
+from tasks import pairs, redis_clients
 from tasks.errors import RetryableError
 from tasks.settings import RedisSettings, env_int, get_settings
 
@@ -71,7 +71,19 @@ def client() -> redis.Redis:
     return found
 
 
+# What is kept per Epicor company: for an integration pair other than the default (``tasks.pairs.current``,
+# set by the stage from its envelope and by the receiver), these keys are ``sec:pair:<pair>:<name>:…``, so
+# one pair's journal, caches, locks, payment leads and reports are never another's. Events, stage inputs
+# and dead letters stay deployment-wide: their records carry the pair (and a non-default pair's event ids
+# are ``<pair>:<id>``).
+PAIR_SCOPED = frozenset({"journal", "cache", "lock", "payment-of", "lead", "sync", "standing", "payout", "payouts"})
+
+
 def key(*parts: str) -> str:
+    if parts and parts[0] in PAIR_SCOPED:
+        pair = pairs.current.get()
+        if pair != pairs.DEFAULT:
+            return ":".join((PREFIX, "pair", pair, *parts))
     return ":".join((PREFIX, *parts))
 
 
@@ -182,7 +194,7 @@ for _, id in ipairs(followers) do
 end
 return found
 """
-FOLLOWER_FIELDS = ("state", "waiting_for", "source", "type", "flow", "object_id")
+FOLLOWER_FIELDS = ("state", "waiting_for", "source", "type", "flow", "object_id", "pair")
 
 
 def release_followers(group: str, lead_id: str) -> list[dict[str, str]]:

@@ -32,7 +32,7 @@ _lock = threading.Lock()
 _enabled = False
 _owner_pid: int | None = None
 _shared: dict[str, Any] = {}
-_local: dict[int, LocalPermits] = {}
+_local: dict[tuple[str, int], LocalPermits] = {}
 
 
 def enable() -> None:
@@ -66,6 +66,12 @@ def _shared_budget(name: str, build: Any) -> Any:
         return _shared[name]
 
 
+def epicor_name(settings: Settings) -> str:
+    """The Epicor budget's name: ``epicor`` for the default pair, ``epicor:<pair>`` for another
+    (``tasks.pairs``): each Epicor company has its own limit, back-off and rate."""
+    return EPICOR if settings.pair == "default" else f"{EPICOR}:{settings.pair}"
+
+
 def epicor_policy(settings: Settings) -> Policy:
     return Policy(limit=settings.epicor_max_concurrency, ttl=settings.epicor_timeout + LEASE_MARGIN,
                   call_timeout=settings.epicor_timeout, heartbeat=settings.budget_heartbeat,
@@ -75,25 +81,28 @@ def epicor_policy(settings: Settings) -> Policy:
 
 def epicor_permits(settings: Settings) -> SharedPermits | LocalPermits:
     """The bound on Epicor calls in flight: the deployment's in a worker, else this process's."""
+    name = epicor_name(settings)
     if not _enabled:
         with _lock:
-            return _local.setdefault(settings.epicor_max_concurrency, LocalPermits(settings.epicor_max_concurrency))
+            return _local.setdefault((name, settings.epicor_max_concurrency),
+                                     LocalPermits(settings.epicor_max_concurrency))
 
     def build() -> SharedPermits:
         from telemetry import metrics
 
-        permits = SharedPermits(EPICOR, _worker_id(), epicor_policy(settings), _redis,
-                                on_limit=metrics.epicor_limit)
+        permits = SharedPermits(name, _worker_id(), epicor_policy(settings), _redis,
+                                on_limit=metrics.epicor_limit if name == EPICOR else None)
         permits.start()
         return permits
-    return _shared_budget(EPICOR, build)
+    return _shared_budget(name, build)
 
 
 def epicor_rate(settings: Settings) -> SharedRate | NoRate:
     rate = settings.epicor_max_calls_per_second
     if not _enabled or rate <= 0:
         return NoRate()
-    return _shared_budget(f"{EPICOR}:rate", lambda: SharedRate(f"{EPICOR}:rate", rate, _redis))
+    name = f"{epicor_name(settings)}:rate"
+    return _shared_budget(name, lambda: SharedRate(name, rate, _redis))
 
 
 def stripe_account(settings: Settings) -> str:

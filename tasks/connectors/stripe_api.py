@@ -95,6 +95,7 @@ class StripeConnector:
             http_client = stripe.RequestsClient(session=session, timeout=settings.stripe_timeout)
         self.client = stripe.StripeClient(
             settings.stripe_api_key,
+            stripe_account=settings.stripe_account or None,  # a Connect account's event (tasks.pairs)
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=settings.stripe_max_network_retries,
             http_client=http_client,

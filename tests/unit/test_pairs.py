@@ -142,3 +142,48 @@ def test_the_web_refuses_to_start_on_a_refused_file(env, monkeypatch, capsys):
     assert "web not started: PAIRS_FILE: emea.epicor lacks company" in capsys.readouterr().err
     write(monkeypatch, directory, GOOD.format(secret_file=secret))
     preflight.enforce_pairs("web")  # a good file: starts
+
+
+def test_what_is_kept_per_epicor_company_is_kept_apart_per_pair():
+    from tasks import store
+
+    assert store.key("journal", "pi_1") == "sec:journal:pi_1"
+    with pairs.working_for("emea"):
+        assert store.key("journal", "pi_1") == "sec:pair:emea:journal:pi_1"
+        assert store.key("cache", "part", "X") == "sec:pair:emea:cache:part:X"
+        assert store.key("lock", "cus_1") == "sec:pair:emea:lock:cus_1"
+        assert store.key("event", "emea:evt_1") == "sec:event:emea:evt_1"  # records stay deployment-wide
+        assert store.key("dlq", "index") == "sec:dlq:index"
+    with pairs.working_for("default"):
+        assert store.key("journal", "pi_1") == "sec:journal:pi_1"
+
+
+def test_a_pairs_event_gets_its_settings_and_a_connect_account_its_header(env, monkeypatch):
+    from tasks import budget, context
+    from tasks.settings import get_settings
+
+    directory, secret = env
+    write(monkeypatch, directory, GOOD.format(secret_file=secret))
+    get_settings.cache_clear()
+    pairs.get_pairs.cache_clear()
+    try:
+        assert context.context_for({"id": "evt_1"}).settings is get_settings()
+        emea = context.context_for({"id": "emea:evt_1", "pair": "emea"}).settings
+        assert (emea.pair, emea.epicor_company, emea.stripe_account) == ("emea", "EMEA01", "")
+        shop = context.context_for({"id": "emea:evt_2", "pair": "emea", "account": "acct_1ShopA"}).settings
+        assert shop.stripe_account == "acct_1ShopA" and shop.stripe_api_key == "sk_test_emea"
+        assert budget.epicor_name(emea) == "epicor:emea" and budget.epicor_name(get_settings()) == "epicor"
+        with pytest.raises(Exception, match="PAIRS_FILE no longer declares"):
+            context.context_for({"id": "apac:evt_1", "pair": "apac"})
+    finally:
+        get_settings.cache_clear()
+        pairs.get_pairs.cache_clear()
+
+
+def test_the_stripe_connector_sends_the_connect_account(env, monkeypatch):
+    from dataclasses import replace
+
+    from tasks.connectors.stripe_api import StripeConnector
+
+    connector = StripeConnector(replace(load_settings(), stripe_account="acct_1ShopA"))
+    assert connector.client._requestor._options.stripe_account == "acct_1ShopA"
