@@ -163,6 +163,20 @@ def time_arg(name: str) -> str | None:
     return value
 
 
+def pair_arg() -> tuple[str | None, tuple[str, ...]]:
+    """``?pair=``: one integration pair (``tasks.pairs``), and the other pairs' names; a 400 for a pair the
+    deployment does not have."""
+    from tasks.pairs import DEFAULT, get_pairs
+
+    pair = text_arg("pair")
+    if pair is None:
+        return None, ()
+    names = get_pairs().names()
+    if pair not in names:
+        raise BadParameter(f"pair must be one of {', '.join(names)}")
+    return pair, tuple(name for name in names if name != DEFAULT)
+
+
 def comment_arg() -> str:
     body = request.get_json(silent=True) if request.is_json else None
     raw = body.get("comment") if isinstance(body, dict) else request.form.get("comment")
@@ -186,8 +200,10 @@ def events() -> tuple[Response, int]:
     if state and state not in STATES:
         raise BadParameter(f"state must be one of {', '.join(sorted(STATES))}")
     flow, q, before, limit = text_arg("flow"), text_arg("q"), time_arg("before"), limit_arg()
+    pair, others = pair_arg()
     found: list[dict[str, Any]] = from_history(
-        lambda h: h.list_events(state=state, flow=flow, q=q, limit=limit, before=before))
+        lambda h: h.list_events(state=state, flow=flow, q=q, limit=limit, before=before, pair=pair,
+                                other_pairs=others))
     return jsonify({"events": found, "count": len(found)}), 200
 
 

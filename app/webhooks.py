@@ -133,7 +133,7 @@ def queue(event: dict[str, Any]) -> tuple[Response, int]:
     except QueueUnavailable:
         return reject(503, "event queue unavailable; retry later")
     current_app.logger.debug("event %s %s", receipt.event_id, receipt.status)
-    metrics.event_received(event.get("source") or "stripe", event["type"], receipt.status)
+    metrics.event_received(event.get("source") or "stripe", event["type"], receipt.status, event.get("pair") or DEFAULT)
     return jsonify({"received": True, "event_id": receipt.event_id, "status": receipt.status}), 200
 
 

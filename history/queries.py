@@ -87,10 +87,17 @@ def _before(before: Any) -> float | None:
 
 
 def list_events(state: str | None = None, flow: str | None = None, q: str | None = None, limit: int = 50,
-                before: Any = None) -> list[dict[str, Any]]:
-    """Newest first; ``q`` narrows to the events a search finds; ``before`` (ISO time) pages back."""
+                before: Any = None, pair: str | None = None, other_pairs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Newest first; ``q`` narrows to the events a search finds; ``before`` (ISO time) pages back; ``pair``
+    to one integration pair's events (``tasks.pairs``: a pair's event ids are ``<pair>:<id>``, the default
+    pair's are not prefixed by any of ``other_pairs``)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
     query: Select[Any] = select(Event).order_by(Event.received_at.desc()).limit(limit)
+    if pair == "default":
+        for other in other_pairs:
+            query = query.where(~Event.id.like(_prefix_pattern(other), escape="\\"))
+    elif pair:
+        query = query.where(Event.id.like(_prefix_pattern(pair), escape="\\"))
     if state:
         query = query.where(Event.state == state)
     if flow:
@@ -102,6 +109,10 @@ def list_events(state: str | None = None, flow: str | None = None, q: str | None
         if q:
             query = query.where(Event.id.in_(_matching_event_ids(connection, q.strip())))
         return [event_row(row) for row in connection.execute(query)]
+
+
+def _prefix_pattern(pair: str) -> str:
+    return pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
 
 
 def event_detail(event_id: str) -> dict[str, Any] | None:

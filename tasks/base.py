@@ -153,7 +153,8 @@ class PipelineTask(Task):
     def _finish(event: dict[str, Any], *, posted: bool, **fields: Any) -> None:
         """Record the event's final state, then settle the events of its payment waiting for it."""
         store.update_event(event["id"], **fields)
-        metrics.event_finished(str(event.get("flow")), fields["state"], event.get("received_at"))
+        metrics.event_finished(str(event.get("flow")), fields["state"], event.get("received_at"),
+                               pair=event.get("pair") or pairs.DEFAULT)
         followers.release(event, posted=posted)
 
     def _fail(self, stage: str, envelope: dict[str, Any], event: dict[str, Any], stage_input: Any,

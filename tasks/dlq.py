@@ -75,6 +75,7 @@ def dead_letter(*, event: dict[str, Any], stage: str, stage_input: Any, error: d
     body = mask_secrets({
         "event_type": event.get("type"), "source": event.get("source", "stripe"),
         "object_id": event.get("object_id"), "flow": event.get("flow"), "stage": stage,
+        "pair": event.get("pair") or "default",  # the integration pair (tasks.pairs)
         "stage_input": stage_input, **error, "attempts": attempts,
     })
     failures = int(store.client().eval(_WRITE, 2, record_key(event_id), INDEX_KEY, event_id,

@@ -6,7 +6,9 @@ was retried (a replay that already failed again keeps its new record); if queuei
 stays and the command exits non-zero. ``discard ID --comment TEXT`` drops one record on purpose with
 the same function the console uses (``tasks.dlq.discard``); retries and discards are written to the
 history as the operator actions of ``cli:<login name>``. ``purge`` asks for confirmation unless ``--yes``. ``--json``
-prints machine-readable output (``list``: a list of records, each with its ``id``).
+prints machine-readable output (``list``: a list of records, each with its ``id``). ``list`` and
+``retry --all`` take ``--pair NAME``: only the records of that integration pair (``tasks.pairs``; a
+record written before pairs existed is the pair ``default``'s).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def retry_record(record: dict[str, Any]) -> None:
     event_id = record["id"]
     event = store.get_event(event_id) or {"id": event_id}
     event = {**event, "source": record.get("source"), "type": record.get("event_type"),
-             "flow": record.get("flow"), "object_id": record.get("object_id")}
+             "flow": record.get("flow"), "object_id": record.get("object_id"),
+             "pair": event.get("pair") or record_pair(record)}
     start = restart_stage(record)
     if start != "fetch":
         store.put_stage_input(event_id, start, record["stage_input"])
@@ -92,10 +95,23 @@ def dlq_group(ctx: click.Context) -> None:
     ctx.ensure_object(dict)
 
 
+def record_pair(record: dict[str, Any]) -> str:
+    return str(record.get("pair") or "default")
+
+
+def of_pair(records: list[dict[str, Any]], pair: str | None) -> list[dict[str, Any]]:
+    return records if pair is None else [record for record in records if record_pair(record) == pair]
+
+
+PAIR_OPTION = click.option("--pair", default=None, metavar="NAME",
+                           help="Only the records of this integration pair (default: every pair's).")
+
+
 @dlq_group.command("list", help="List dead-letter records, oldest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
-def list_cmd(as_json: bool) -> None:
-    records = dead_letters.list_records()
+@PAIR_OPTION
+def list_cmd(as_json: bool, pair: str | None) -> None:
+    records = of_pair(dead_letters.list_records(), pair)
     if as_json:
         click.echo(json.dumps(records, indent=2))
     else:
@@ -114,7 +130,7 @@ def show_cmd(event_id: str, as_json: bool) -> None:
 
 
 def _describe(record: dict[str, Any]) -> str:
-    lines = [f"{k:<16} {record.get(k)}" for k in ("id", "event_type", "object_id", "flow", "stage",
+    lines = [f"{k:<16} {record.get(k)}" for k in ("id", "pair", "event_type", "object_id", "flow", "stage",
                                                   "error_class", "reason", "message", "attempts", "failures")]
     lines += [f"{'first_failed_at':<16} {_when(record.get('first_failed_at'))}",
               f"{'last_failed_at':<16} {_when(record.get('last_failed_at'))}",
@@ -126,10 +142,14 @@ def _describe(record: dict[str, Any]) -> str:
 @click.argument("event_id", required=False)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every record.")
 @click.option("--json", "as_json", is_flag=True, help="Print {retried: [...], failed: [...]}.")
-def retry_cmd(event_id: str | None, retry_all: bool, as_json: bool) -> None:
+@PAIR_OPTION
+def retry_cmd(event_id: str | None, retry_all: bool, as_json: bool, pair: str | None) -> None:
     if bool(event_id) == retry_all:
         raise click.UsageError("give one EVENT_ID or --all")
-    records = dead_letters.list_records() if retry_all else [r for r in [dead_letters.get(event_id or "")] if r]
+    if pair is not None and not retry_all:
+        raise click.UsageError("--pair goes with --all")
+    records = of_pair(dead_letters.list_records(), pair) if retry_all \
+        else [r for r in [dead_letters.get(event_id or "")] if r]
     if not records and not retry_all:
         click.echo(f"No dead-letter record for {event_id}", err=True)
         sys.exit(1)

@@ -54,7 +54,8 @@ def _settle(follower: dict[str, str], lead_id: str, posted: bool) -> None:
         store.update_event(follower_id, state="done", stage="fetch", epicor_keys=keys, last_error=None,
                            reason=f"already posted by {lead_id}, an event of the same payment",
                            finished_at=store.now())
-        metrics.event_finished(str(follower["flow"]), "done", None)  # no receipt time here: counted only
+        metrics.event_finished(str(follower["flow"]), "done", None,  # no receipt time here: counted only
+                               pair=follower.get("pair") or "default")
         return
     chains.build_chain(chains.envelope_for(follower)).apply_async()
     store.update_event(follower_id, queued_at=store.now())

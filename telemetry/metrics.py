@@ -45,9 +45,11 @@ CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 EVENTS_RECEIVED = Counter(
     PREFIX + "events_received", "Webhook deliveries answered by the receiver, by what became of them "
-    "(queued, duplicate, ignored, rejected with a reason).", ("source", "type", "outcome", "reason"))
+    "(queued, duplicate, ignored, rejected with a reason), by integration pair (empty for a rejected delivery).",
+    ("source", "type", "outcome", "reason", "pair"))
 EVENTS_FINISHED = Counter(
-    PREFIX + "events_finished", "Events that reached a final state (done, dead, ignored).", ("flow", "state"))
+    PREFIX + "events_finished", "Events that reached a final state (done, dead, ignored), by integration pair.",
+    ("flow", "state", "pair"))
 EVENT_DURATION = Histogram(
     PREFIX + "event_duration_seconds", "From receipt of an event to its final state.", ("flow", "state"),
     buckets=EVENT_BUCKETS)
@@ -104,16 +106,17 @@ def quietly(func: Callable[P, None]) -> Callable[P, None]:
 
 # -- the receiver ---------------------------------------------------------------------------------
 @quietly
-def event_received(source: str, event_type: str, outcome: str) -> None:
-    """A verified event was answered 200: ``outcome`` is queued, duplicate or ignored."""
-    EVENTS_RECEIVED.labels(label(source), label(event_type), label(outcome), "").inc()
+def event_received(source: str, event_type: str, outcome: str, pair: str = "default") -> None:
+    """A verified event was answered 200: ``outcome`` is queued, duplicate or ignored; ``pair`` is its
+    integration pair (a declared name: ``tasks.pairs``)."""
+    EVENTS_RECEIVED.labels(label(source), label(event_type), label(outcome), "", label(pair)).inc()
 
 
 @quietly
 def event_rejected(path: str, status: int, reason: str) -> None:
     """A delivery was refused (4xx) or could not be queued (503)."""
     source = "epicor" if path.startswith("/webhooks/epicor") else "stripe"
-    EVENTS_RECEIVED.labels(source, "", "rejected", rejection_reason(status, reason)).inc()
+    EVENTS_RECEIVED.labels(source, "", "rejected", rejection_reason(status, reason), "").inc()
 
 
 def rejection_reason(status: int, reason: str) -> str:
@@ -140,9 +143,10 @@ def dead_lettered(flow: str, stage: str, reason: str) -> None:
 
 
 @quietly
-def event_finished(flow: str, state: str, received_at: Any, finished_at: float | None = None) -> None:
+def event_finished(flow: str, state: str, received_at: Any, finished_at: float | None = None,
+                   pair: str = "default") -> None:
     """An event reached ``state``; ``received_at`` is its record's receipt time (Unix seconds)."""
-    EVENTS_FINISHED.labels(label(flow), label(state)).inc()
+    EVENTS_FINISHED.labels(label(flow), label(state), label(pair)).inc()
     try:
         started = float(received_at)
     except (TypeError, ValueError):

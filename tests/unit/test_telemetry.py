@@ -57,7 +57,8 @@ def test_one_scrape_sums_every_process_sharing_the_directory(tmp_path):
     scraped = samples(run("from telemetry.exposition import registry\n"
                           "from prometheus_client import generate_latest\n"
                           "print(generate_latest(registry()).decode())", tmp_path, REDIS_URL="redis://127.0.0.1:1/0"))
-    received = 'stripe_epicor_events_received_total{outcome="queued",reason="",source="stripe",type="charge.succeeded"}'
+    received = ('stripe_epicor_events_received_total{outcome="queued",pair="default",reason="",source="stripe",'
+                'type="charge.succeeded"}')
     assert scraped[received] == 2
     assert scraped['stripe_epicor_stage_duration_seconds_count{flow="order_to_cash",outcome="ok",stage="post"}'] == 2
     assert scraped['stripe_epicor_posted_amount_total{currency="USD",flow="order_to_cash"}'] == 75.0

@@ -118,3 +118,19 @@ def test_each_epicor_company_posts_to_its_pairs_path_with_its_secret(client, red
     assert wrong_company.status_code == 400 and "EMEA01" in wrong_company.get_json()["error"]
     assert epicor_post(client, "/webhooks/epicor/emea", "epicor_test_secret", "EMEA01").status_code == 400
     assert epicor_post(client, "/webhooks/epicor/nope", EMEA_EPICOR_SECRET, "EMEA01").status_code == 404
+
+
+def test_events_are_listed_by_pair(app, signed, redis_db, tmp_path):
+    from history import drainer
+    from tests.web.test_console_api import as_user
+
+    operator = as_user(app, "operator")
+    assert stripe_post(operator, signed, "/webhooks/stripe", "whsec_test_current").status_code == 200
+    assert stripe_post(operator, signed, "/webhooks/stripe/emea", EMEA_STRIPE_SECRET).status_code == 200
+    drainer.drain()
+    listed = {pair: [event["id"] for event in operator.get(f"/api/events?pair={pair}").get_json()["events"]]
+              for pair in ("default", "emea")}
+    assert listed == {"default": ["evt_1TestChargeSucceeded"], "emea": ["emea:evt_1TestChargeSucceeded"]}
+    assert len(operator.get("/api/events").get_json()["events"]) == 2
+    refused = operator.get("/api/events?pair=apac")
+    assert refused.status_code == 400 and "pair must be one of default, emea" in refused.get_json()["error"]
