@@ -34,3 +34,14 @@ def test_a_bank_added_twice_is_a_409_and_a_blank_id_a_400(client):
     assert client.post("/_sandbox/epicor/banks", json={"BankAcctID": "STRJPY"}).status_code == 409
     assert client.post("/_sandbox/epicor/banks", json={"BankAcctID": " "}).status_code == 400
     assert client.post("/_sandbox/epicor/banks", json={"BankAcctID": "MAIN"}).status_code == 409
+
+
+def test_cash_groups_and_receipts_take_any_open_bank_of_bankaccts(client):
+    groups = "/KineticSandbox/api/v2/odata/EPIC06/Erp.BO.CashGrpSvc/CashGrps"
+    assert client.post(groups, headers=HEADERS, json={"GroupID": "CE260304", "BankAcctID": "STREUR"}).status_code == 400
+    added = client.post("/_sandbox/epicor/banks", json={"BankAcctID": "STREUR", "CurrencyCode": "EUR"})
+    assert added.status_code == 201
+    made = client.post(groups, headers=HEADERS, json={"GroupID": "CE260304", "BankAcctID": "STREUR"})
+    assert made.status_code == 201 and made.get_json()["BankAcctID"] == "STREUR"
+    closed = client.post(groups, headers=HEADERS, json={"GroupID": "CR260304", "BankAcctID": "RETIRED"})
+    assert closed.status_code == 400 and closed.get_json()["ErrorDetails"][0]["Field"] == "BankAcctID"

@@ -83,7 +83,7 @@ def _validate_header(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any
     default_currency = customer["CurrencyCode"] if customer else BASE_CURRENCY
     row["CurrencyCode"] = currency_or_fail(text(row, "CurrencyCode") or default_currency, HEAD)
     check_sent_amounts(HEAD, sent, row["CurrencyCode"])
-    bank_or_fail(row["BankAcctID"], HEAD)
+    bank_or_fail(row["BankAcctID"], HEAD, txn, ctx.company)
     received = amount(row, "DocTranAmt")
     row.update(TranAmt=received, ReceiptAmt=received, BankAmount=received,
                ReceiptCurrencyCode=row["CurrencyCode"], CustID=(customer or {}).get("CustID", ""))

@@ -67,9 +67,15 @@ def terms_or_fail(code: str, table: str) -> str:
     return code
 
 
-def bank_or_fail(code: str, table: str) -> str:
-    """``code`` when it is a known bank account, else a 400."""
-    if code not in BANK_ACCOUNTS:
+def bank_or_fail(code: str, table: str, txn: Txn | None = None, company: str = "") -> str:
+    """``code`` when it is a known bank account, else a 400: with ``txn``, an open row of ``BankAccts``
+    (a site's clearing bank per currency included), as §5b holds every bank; else the seeded one."""
+    if txn is None:
+        known = code in BANK_ACCOUNTS
+    else:
+        bank = txn.get("BankAccts", (company, code)) if code else None
+        known = bank is not None and not bank["Closed"]
+    if not known:
         raise business_error(f"Bank account {code or '(blank)'} is not valid.", table, "BankAcctID")
     return code
 

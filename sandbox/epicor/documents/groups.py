@@ -52,20 +52,20 @@ def create_cash_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, An
     """Validate, default and insert a cash receipt group."""
     row["GroupID"] = group_id_or_fail(row, CASH_GROUP)
     row["CreatedBy"] = ctx.username
-    _validate_cash_group(row)
+    _validate_cash_group(txn, ctx, row)
     return insert_new(txn, "CashGrps", row)
 
 
 def update_cash_group(txn: Txn, ctx: WriteContext, row: dict, sent: dict[str, Any],
                       current: dict) -> None:
     """Validate and save a changed cash group."""
-    _validate_cash_group(row)
+    _validate_cash_group(txn, ctx, row)
     txn.update("CashGrps", row)
 
 
-def _validate_cash_group(row: dict) -> None:
+def _validate_cash_group(txn: Txn, ctx: WriteContext, row: dict) -> None:
     row["TranDate"] = row["TranDate"] or today()
-    row["BankAcctID"] = bank_or_fail(text(row, "BankAcctID"), CASH_GROUP)
+    row["BankAcctID"] = bank_or_fail(text(row, "BankAcctID"), CASH_GROUP, txn, ctx.company)
     row.update(fiscal_fields(row["TranDate"]))
 
 
