@@ -133,10 +133,10 @@ def _payouts(settings: Settings) -> None:
     from tasks.mapping.tables import load_mappings
 
     try:
-        bank_account = load_mappings(settings.mappings_dir).bank_account
+        tables = load_mappings(settings.mappings_dir)
     except PipelineError:
         return  # the tables themselves are refused: _mappings names why
-    load_payout_settings(settings.mappings_dir, bank_account)
+    load_payout_settings(settings.mappings_dir, tables.bank_account, tables.cash_group_prefix)  # its prefix too
 
 
 def _retry_policies(_: Settings) -> None:

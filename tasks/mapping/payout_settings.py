@@ -8,7 +8,11 @@ that the banks, fee ids and accounts exist in Epicor. A site whose mapping direc
 
 The clearing bank of a currency is the bank its cash receipts go to (the mapping files read it
 through the ``clearing_bank`` transform), so a payout's fee adjustments and transfer come out of the
-bank its receipts went into, and that bank nets to zero over the payout.
+bank its receipts went into, and that bank nets to zero over the payout. A day's cash receipt group
+holds one bank too (Epicor's group carries the bank its receipts default to), so a currency with a
+clearing bank of its own names its own ``cash_group_prefix`` (the ``currency_cash_group`` transform)
+as it names its own adjustment ``group_prefix``; the file is refused when two clearing banks would
+share a group, defaults.yaml's ``cash_group_prefix`` included when the caller knows it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class BankPair:
     clearing: str
     operating: str
     group_prefix: str = ""  # this pair's adjustment group prefix; blank: adjustment_group_prefix
+    cash_group_prefix: str = ""  # this pair's cash receipt group prefix; blank: defaults.yaml's
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,11 @@ class PayoutSettings:
     def clearing_bank(self, currency: str | None) -> str:
         return self.banks_for(currency or "").clearing
 
+    def cash_group_prefix_for(self, currency: str | None, fallback: str) -> str:
+        """One cash group per bank and day: the prefix of the currency's pair, else ``fallback``
+        (defaults.yaml's ``cash_group_prefix``)."""
+        return self.banks_for(currency or "").cash_group_prefix or fallback
+
     def all_banks(self) -> list[str]:
         return list(dict.fromkeys(bank for pair in self.banks.values() for bank in (pair.clearing, pair.operating)
                                   if bank))
@@ -85,23 +95,25 @@ def mappings_dir() -> Path:
     return Path(env_value("MAPPINGS_DIR") or REPO_ROOT / "mappings")
 
 
-def load_payout_settings(directory: str | Path, bank_account: str) -> PayoutSettings:
+def load_payout_settings(directory: str | Path, bank_account: str, cash_group_prefix: str = "") -> PayoutSettings:
     """The checked settings: the version published from the console's table editor when there is one,
-    else ``directory``/payouts.yaml (each cached while unchanged)."""
+    else ``directory``/payouts.yaml (each cached while unchanged). ``cash_group_prefix`` (defaults.yaml's,
+    when the caller has it) is checked against the pairs' own."""
     published = tables.published_text(FILE)
     if published is not None:
-        key: tuple[str, Any, str] = ("published", published, bank_account)
+        key: tuple[str, Any, str, str] = ("published", published, bank_account, cash_group_prefix)
         if key not in _cache:
-            _cache[key] = parse(_text(published, f"{FILE} (published)"), bank_account, f"{FILE} (published)")
+            _cache[key] = parse(_text(published, f"{FILE} (published)"), bank_account, f"{FILE} (published)",
+                                cash_group_prefix=cash_group_prefix)
         return _cache[key]
     path = Path(directory) / FILE
     try:
         stamp = path.stat().st_mtime
     except FileNotFoundError:
         return unconfigured(bank_account)
-    key = (str(path), stamp, bank_account)
+    key = (str(path), stamp, bank_account, cash_group_prefix)
     if key not in _cache:
-        _cache[key] = parse(_read(path), bank_account, str(path))
+        _cache[key] = parse(_read(path), bank_account, str(path), cash_group_prefix=cash_group_prefix)
     return _cache[key]
 
 
@@ -137,8 +149,9 @@ def _text(text: str, label: str) -> Any:
 tables.register_table(FILE, problems_of_text)  # the console edits and versions it like the other tables
 
 
-def parse(raw: Any, bank_account: str, label: str = FILE) -> PayoutSettings:
-    """Every problem of the file at once, each naming its key; a MappingError when there is any."""
+def parse(raw: Any, bank_account: str, label: str = FILE, *, cash_group_prefix: str = "") -> PayoutSettings:
+    """Every problem of the file at once, each naming its key; a MappingError when there is any.
+    ``cash_group_prefix``: defaults.yaml's, which a pair without its own uses ("": not known here)."""
     problems: list[str] = []
     data = raw if isinstance(raw, dict) else {}
     if not isinstance(raw, dict):
@@ -152,7 +165,7 @@ def parse(raw: Any, bank_account: str, label: str = FILE) -> PayoutSettings:
     shape = data.get("shape", "bank")
     if shape not in SHAPES:
         problems.append(f"shape: must be bank or journal, not {shape!r}")
-    banks = _banks(data.get("banks"), bank_account, problems)
+    banks = _banks(data.get("banks"), bank_account, problems, cash_group_prefix)
     fee_ids = _fee_ids(data.get("fee_ids"), problems, required=shape != "journal")
     prefix = str(data.get("adjustment_group_prefix", "SB"))
     if not _PREFIX.match(prefix):
@@ -164,7 +177,7 @@ def parse(raw: Any, bank_account: str, label: str = FILE) -> PayoutSettings:
                           adjustment_group_prefix=prefix, **journal)
 
 
-def _banks(raw: Any, bank_account: str, problems: list[str]) -> dict[str, BankPair]:
+def _banks(raw: Any, bank_account: str, problems: list[str], cash_group_prefix: str = "") -> dict[str, BankPair]:
     if raw is None:
         raw = {"default": {}}
     if not isinstance(raw, dict) or "default" not in raw:
@@ -180,17 +193,21 @@ def _banks(raw: Any, bank_account: str, problems: list[str]) -> dict[str, BankPa
         clearing = str(pair.get("clearing") or (bank_account if name == "default" else ""))
         operating = str(pair.get("operating") or "")
         prefix = str(pair.get("group_prefix") or "")
-        extra = sorted(set(pair) - {"clearing", "operating", "group_prefix"})
-        problems += [f"{where}.{key}: unknown key (clearing, operating or group_prefix)" for key in extra]
-        if prefix and not _PREFIX.match(prefix):
-            problems.append(f"{where}.group_prefix: must be 1 or 2 upper-case letters")
+        cash_prefix = str(pair.get("cash_group_prefix") or "")
+        extra = sorted(set(pair) - {"clearing", "operating", "group_prefix", "cash_group_prefix"})
+        problems += [f"{where}.{key}: unknown key (clearing, operating, group_prefix or cash_group_prefix)"
+                     for key in extra]
+        for key, value in (("group_prefix", prefix), ("cash_group_prefix", cash_prefix)):
+            if value and not _PREFIX.match(value):
+                problems.append(f"{where}.{key}: must be 1 or 2 upper-case letters")
         for role, code in (("clearing", clearing), ("operating", operating)):
             if not _CODE.match(code):
                 problems.append(f"{where}.{role}: needs a bank account id of 1 to 10 characters")
         if clearing and clearing == operating:
             problems.append(f"{where}: the clearing and operating banks must differ (a transfer needs two banks)")
-        pairs[str(name)] = BankPair(clearing, operating, prefix)
+        pairs[str(name)] = BankPair(clearing, operating, prefix, cash_prefix)
     _distinct_groups(pairs, problems)
+    _distinct_cash_groups(pairs, problems, cash_group_prefix)
     return pairs
 
 
@@ -201,6 +218,27 @@ def _distinct_groups(pairs: dict[str, BankPair], problems: list[str]) -> None:
         if name != "default" and default and pair.clearing != default.clearing and not pair.group_prefix:
             problems.append(f"banks.{name}: a clearing bank other than the default one needs its own group_prefix "
                             "(the day's adjustment group holds one bank)")
+
+
+def _distinct_cash_groups(pairs: dict[str, BankPair], problems: list[str], fallback: str) -> None:
+    """A day's cash receipt group holds one bank: each clearing bank needs a cash group prefix no other
+    clearing bank uses (``fallback``: defaults.yaml's, the prefix of a pair without its own)."""
+    default = pairs.get("default")
+    owners: dict[str, tuple[str, str]] = {}  # prefix -> (where it is set, the clearing bank using it)
+    if default and (default.cash_group_prefix or fallback):
+        where = "banks.default" if default.cash_group_prefix else "defaults.yaml"
+        owners[default.cash_group_prefix or fallback] = (where, default.clearing)
+    for name, pair in pairs.items():
+        if name == "default" or not default or pair.clearing == default.clearing:
+            continue
+        if not pair.cash_group_prefix:
+            problems.append(f"banks.{name}: a clearing bank other than the default one needs its own "
+                            "cash_group_prefix (the day's cash receipt group holds one bank)")
+            continue
+        where, bank = owners.setdefault(pair.cash_group_prefix, (f"banks.{name}", pair.clearing))
+        if bank != pair.clearing:
+            problems.append(f"banks.{name}.cash_group_prefix: {pair.cash_group_prefix} is already the cash group "
+                            f"prefix of {where} (clearing bank {bank}); choose another")
 
 
 def _fee_ids(raw: Any, problems: list[str], *, required: bool) -> dict[str, str]:

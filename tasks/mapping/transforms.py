@@ -263,3 +263,21 @@ def _company_date(value: Any, params: Mapping[str, Any], tables: Mappings) -> st
 def _daily_group(value: Any, params: Mapping[str, Any], tables: Mappings) -> str | None:
     """The day's invoice or cash group id, prefix + YYMMDD, from an Epicor date."""
     return None if value is None else group_id(params["prefix"], str(value))
+
+
+@transform("currency_cash_group", "Daily cash group id of a currency", "text", (
+    Param("currency", str, "Stripe currency code of the receipt (usually {from: charge.currency})"),
+    Param("prefix", str, "the prefix of a currency without its own (usually {from: settings.cash_group_prefix})"),), (
+    Example("2026-03-04T00:00:00", "SC260304", {"currency": "usd", "prefix": "SC"}),))
+def _currency_cash_group(value: Any, params: Mapping[str, Any], tables: Mappings) -> str | None:
+    """The day's cash receipt group of the currency's clearing bank, prefix + YYMMDD: a currency with a
+    clearing bank of its own in payouts.yaml has its own ``cash_group_prefix`` there, so each day's group
+    holds one bank (the bank the ``clearing_bank`` transform gives its receipts)."""
+    from tasks.mapping.payout_settings import load_payout_settings, mappings_dir  # only where it is used
+
+    if value is None:
+        return None
+    settings = load_payout_settings(mappings_dir(), tables.bank_account, tables.cash_group_prefix)
+    currency = params.get("currency")
+    return group_id(settings.cash_group_prefix_for(None if currency is None else str(currency), params["prefix"]),
+                    str(value))

@@ -374,13 +374,39 @@ def test_payouts_yaml_problems_are_all_named():
 
 def test_a_currency_with_its_own_clearing_bank_gets_its_own_banks_and_group_prefix():
     settings = parse({"banks": {"default": {"operating": "OPER"},
-                                "jpy": {"clearing": "STRJPY", "operating": "OPJPY", "group_prefix": "SY"}},
+                                "jpy": {"clearing": "STRJPY", "operating": "OPJPY", "group_prefix": "SY",
+                                        "cash_group_prefix": "CY"}},
                       "fee_ids": SETTINGS.fee_ids}, "MAIN")
     assert settings.clearing_bank("usd") == "MAIN" and settings.clearing_bank("jpy") == "STRJPY"
     assert settings.group_prefix_for("jpy") == "SY" and settings.group_prefix_for("usd") == "SB"
+    assert settings.cash_group_prefix_for("jpy", "SC") == "CY" and settings.cash_group_prefix_for("usd", "SC") == "SC"
     with pytest.raises(MappingError):
-        parse({"banks": {"default": {"operating": "OPER"}, "jpy": {"clearing": "STRJPY", "operating": "OPJPY"}},
+        parse({"banks": {"default": {"operating": "OPER"}, "jpy": {"clearing": "STRJPY", "operating": "OPJPY",
+                                                                   "cash_group_prefix": "CY"}},
                "fee_ids": SETTINGS.fee_ids}, "MAIN")
+
+
+@pytest.mark.parametrize("jpy, eur, fragment", [
+    ({"group_prefix": "SY"}, None, "banks.jpy: a clearing bank other than the default one needs its own cash_group"),
+    ({"group_prefix": "SY", "cash_group_prefix": "SC"}, None, "banks.jpy.cash_group_prefix: SC is already the cash "
+                                                              "group prefix of defaults.yaml (clearing bank MAIN)"),
+    ({"group_prefix": "SY", "cash_group_prefix": "CX"}, {"group_prefix": "SE", "cash_group_prefix": "CX"},
+     "banks.eur.cash_group_prefix: CX is already the cash group prefix of banks.jpy (clearing bank STRJPY)"),
+    ({"group_prefix": "SY", "cash_group_prefix": "c1"}, None, "banks.jpy.cash_group_prefix: must be 1 or 2 upper"),
+])
+def test_a_cash_group_holds_one_clearing_bank_or_the_file_is_refused(jpy, eur, fragment):
+    banks = {"default": {"operating": "OPER"}, "jpy": {"clearing": "STRJPY", "operating": "OPJPY", **jpy}}
+    if eur:
+        banks["eur"] = {"clearing": "STREUR", "operating": "OPEUR", **eur}
+    with pytest.raises(MappingError) as raised:
+        parse({"banks": banks, "fee_ids": SETTINGS.fee_ids}, "MAIN", cash_group_prefix="SC")
+    assert fragment in raised.value.message
+
+
+def test_a_currency_sharing_the_default_clearing_bank_may_share_its_cash_group():
+    settings = parse({"banks": {"default": {"operating": "OPER"}, "eur": {"operating": "OPEUR", "clearing": "MAIN"}},
+                      "fee_ids": SETTINGS.fee_ids}, "MAIN", cash_group_prefix="SC")
+    assert settings.cash_group_prefix_for("eur", "SC") == "SC"
 
 
 def test_the_shipped_payouts_yaml_is_valid():
@@ -396,12 +422,36 @@ def test_a_currencys_receipts_go_to_its_clearing_bank(tmp_path, monkeypatch):
     tables = load_mappings(SHIPPED_DIR)
     assert clearing("usd", {}, tables) == "MAIN" and clearing("jpy", {}, tables) == "MAIN"
     (tmp_path / "payouts.yaml").write_text("banks:\n  default: {operating: OPER}\n"
-                                           "  jpy: {clearing: STRJPY, operating: OPJPY, group_prefix: SY}\n"
+                                           "  jpy: {clearing: STRJPY, operating: OPJPY, group_prefix: SY,"
+                                           " cash_group_prefix: CY}\n"
                                            "fee_ids: {processing: A, dispute: B, currency_conversion: C, other: D}\n")
     monkeypatch.setenv("MAPPINGS_DIR", str(tmp_path))
     assert clearing("jpy", {}, tables) == "STRJPY" and clearing("usd", {}, tables) == "MAIN"
     (tmp_path / "payouts.yaml").unlink()
     assert clearing("jpy", {}, tables) == "MAIN"  # no payouts.yaml: defaults.yaml's bank, as before
+
+
+def test_a_currencys_receipts_go_into_a_cash_group_of_its_clearing_bank(tmp_path, monkeypatch):
+    from tasks.mapping.transforms import TRANSFORMS
+
+    group = TRANSFORMS["currency_cash_group"]
+    tables = load_mappings(SHIPPED_DIR)
+    day = "2026-03-04T00:00:00"
+    assert group(day, {"currency": "jpy", "prefix": "SC"}, tables) == "SC260304"  # shipped: one clearing bank
+    (tmp_path / "payouts.yaml").write_text("banks:\n  default: {operating: OPER}\n"
+                                           "  jpy: {clearing: STRJPY, operating: OPJPY, group_prefix: SY,"
+                                           " cash_group_prefix: CY}\n"
+                                           "fee_ids: {processing: A, dispute: B, currency_conversion: C, other: D}\n")
+    monkeypatch.setenv("MAPPINGS_DIR", str(tmp_path))
+    assert group(day, {"currency": "jpy", "prefix": "SC"}, tables) == "CY260304"
+    assert group(day, {"currency": "usd", "prefix": "SC"}, tables) == "SC260304"
+    assert group(None, {"currency": "jpy", "prefix": "SC"}, tables) is None
+    (tmp_path / "payouts.yaml").write_text("banks:\n  default: {operating: OPER}\n"  # SC is defaults.yaml's
+                                           "  jpy: {clearing: STRJPY, operating: OPJPY, group_prefix: SY,"
+                                           " cash_group_prefix: SC}\n"
+                                           "fee_ids: {processing: A, dispute: B, currency_conversion: C, other: D}\n")
+    with pytest.raises(MappingError):
+        group(day, {"currency": "jpy", "prefix": "SC"}, tables)
 
 
 
