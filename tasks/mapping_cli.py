@@ -87,10 +87,10 @@ def preview(event_id: str, drafts: tuple[Path, ...], as_json: bool) -> None:
 def suggest(as_json: bool) -> None:
     """Suggest sources for target fields (request on standard input); exit 2 when the request is refused."""
     from tasks.assist.learning import RedisLearned
-    from tasks.assist.service import SuggestRefused, suggest_document
+    from tasks.assist.service import SuggestRefused, read_request, suggest_document
 
     try:
-        answer = suggest_document(json.loads(sys.stdin.read() or "null"), learned=RedisLearned())
+        answer = suggest_document(read_request(sys.stdin), learned=RedisLearned())
     except (ValueError, SuggestRefused) as exc:  # a JSON syntax error is a ValueError too
         click.echo(f"refused: {exc}", err=True)
         sys.exit(2)

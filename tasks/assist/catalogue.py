@@ -55,6 +55,10 @@ def table_targets(table: str, only: list[str] | None = None) -> list[Target]:
         raise UnknownScope(f"{table} is not an Epicor table this connector knows")
     lengths = _schema_lengths(table)
     names = [name.split(".", 1)[-1] for name in only] if only else [c for c in columns if c != "Company"]
+    unknown = [name for name in names if name not in columns and not name.endswith("_c")]
+    if unknown:  # a site's own user-defined columns (…_c) are its to declare; any other name is a typo
+        raise UnknownScope(f"{', '.join(unknown[:5])} {'is not a column' if len(unknown) == 1 else 'are not columns'}"
+                           f" of {table}")
     return [Target(f"{table}.{name}", columns.get(name, "string"), lengths.get(name)) for name in names]
 
 

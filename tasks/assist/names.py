@@ -64,6 +64,21 @@ EPICOR: dict[str, dict[str, float]] = {
     "CardNumber": {"card_last4": 0.6}, "ExpirationMonth": {"exp_month": 1}, "ExpirationYear": {"exp_year": 1},
     "CCApprovalNum": {"authorization": 1}, "ExchangeRate": {"exchange_rate": 1},
     "OrderNum": {"order_number": 1}, "InvoiceNum": {"invoice_number": 1},
+    # a contact's own fields (SoldToContactName, BTContactEMailAddress, InvcHead.ContactEmailAddr …)
+    "ContactName": {"name": 1}, "ContactEMailAddress": {"email": 1}, "ContactEmailAddr": {"email": 1},
+    "ContactPhoneNum": {"phone": 1}, "ContactFaxNum": {"fax": 1}, "CustomerName": {"name": 0.9},
+    "BillToName": {"name": 0.9}, "CellPhoneNum": {"phone": 0.9}, "FirstName": {"first_name": 1},
+    "LastName": {"last_name": 1}, "Func": {"job_title": 0.8},
+    # the other system's number for the same document (an invoice's number as Stripe shows it)
+    "XRefInvoiceNum": {"doc_number": 1}, "XRefContractNum": {"doc_number": 0.4},
+    "TransAmt": {"amount": 1}, "JEDate": {"date_created": 1}, "PostedDate": {"date_created": 0.4},
+    "DebitAmount": {"amount": 0.6}, "CreditAmount": {"amount": 0.6},
+    "ImageFileName": {"image": 1}, "PhotoFile": {"image": 0.8}, "ImageID": {"image": 0.5},
+    "UPCCode1": {"barcode": 1}, "UPCCode2": {"barcode": 0.7}, "UPCCode3": {"barcode": 0.6},
+    "CancelAfterDate": {"date_cancel": 1}, "DoNotShipAfterDate": {"date_cancel": 0.3},
+    "DefRevStart": {"date_period_start": 1}, "DefRevEndDate": {"date_period_end": 1},
+    "CMReason": {"reason": 0.9}, "ReversedReason": {"reason": 0.8},
+    "BankFeeID": {"fee_code": 1},
 }
 
 # Stripe leaf names -> concepts with a strength.
@@ -92,7 +107,9 @@ STRIPE: dict[str, dict[str, float]] = {
     "statement_descriptor": {"description": 0.3},
     "created": {"date_created": 1}, "due_date": {"date_due": 1}, "arrival_date": {"date_arrival": 1},
     "available_on": {"date_available": 1}, "start_date": {"date_created": 0.6}, "effective_at": {"date_created": 0.5},
-    "date": {"date_created": 0.8},
+    "date": {"date_created": 0.8}, "period_start": {"date_period_start": 0.8},
+    "period_end": {"date_period_end": 0.8}, "current_period_start": {"date_period_start": 0.8},
+    "current_period_end": {"date_period_end": 0.8},
     "number": {"doc_number": 1}, "receipt_number": {"doc_number": 0.5},
     "reason": {"reason": 1}, "status": {"status": 1}, "tax_exempt": {"tax_exempt": 1},
     "customer_tax_exempt": {"tax_exempt": 1}, "client_reference_id": {"po": 0.8, "reference": 0.6},
@@ -102,12 +119,27 @@ STRIPE: dict[str, dict[str, float]] = {
     "active": {"active": 1}, "brand": {"card_brand": 1}, "last4": {"card_last4": 1},
     "exp_month": {"exp_month": 1}, "exp_year": {"exp_year": 1}, "authorization_code": {"authorization": 1},
     "exchange_rate": {"exchange_rate": 1},
+    "images": {"image": 1}, "image": {"image": 1}, "upc": {"barcode": 0.9}, "gtin": {"barcode": 0.9},
+    "ean": {"barcode": 0.9}, "barcode": {"barcode": 1}, "cancel_at": {"date_cancel": 1},
+    "first_name": {"first_name": 1}, "last_name": {"last_name": 1}, "title": {"job_title": 0.6},
+    "amount_excluding_tax": {"amount_subtotal": 0.9}, "total_excluding_tax": {"amount_subtotal": 0.9},
+    "net_amount": {"amount_net": 1}, "gross_amount": {"amount_total": 0.9},
     # references to other objects (the id of the object named)
     "customer": {"ref:customer": 1}, "product": {"ref:product": 1}, "price": {"ref:price": 1},
     "invoice": {"ref:invoice": 1}, "charge": {"ref:charge": 1}, "payment_intent": {"ref:payment": 1},
     "balance_transaction": {"ref:txn": 1}, "destination": {"bank_account": 0.7}, "payout": {"ref:payout": 1},
     "subscription": {"ref:subscription": 1}, "refund": {"ref:refund": 1}, "dispute": {"ref:dispute": 1},
 }
+
+# Lists or objects whose plain ``amount`` is one kind of money: ``discount_amounts[].amount`` is a discount,
+# ``taxes[].amount`` a tax, ``fee_details[].amount`` a fee, ``shipping_cost.amount_total`` freight.
+MONEY_PARENTS: dict[str, dict[str, float]] = {
+    "discount_amounts": {"discount": 1}, "discounts": {"discount": 1}, "total_discount_amounts": {"discount": 1},
+    "taxes": {"tax": 1}, "tax_amounts": {"tax": 1}, "total_tax_amounts": {"tax": 1}, "total_taxes": {"tax": 1},
+    "fee_details": {"fee": 1}, "application_fee": {"fee": 0.6}, "shipping_cost": {"freight": 1},
+    "refunds": {"amount_refunded": 0.9}, "pretax_credit_amounts": {"discount": 0.7},
+}
+GENERIC_MONEY_LEAVES = frozenset({"amount", "amount_total", "amount_subtotal", "total"})
 
 # The kind of thing a Stripe object's own ``id`` names (``charge.id`` is a payment reference).
 OBJECT_KIND = {"charge": "payment", "payment_intent": "payment", "checkout.session": "payment",
@@ -261,7 +293,7 @@ class FieldName:
 
 
 # Epicor prefixes: (prefix, role, variant). Longest first; a prefix counts only before a capital letter.
-_EPICOR_PREFIXES = (("PayBT", "bill", ""), ("ShipTo", "ship", ""), ("Rpt1", None, "report"),
+_EPICOR_PREFIXES = (("PayBT", "bill", ""), ("SoldTo", None, ""), ("ShipTo", "ship", ""), ("Rpt1", None, "report"),
                     ("Rpt2", None, "report"), ("Rpt3", None, "report"), ("OTS", "ship", ""), ("BT", "bill", ""),
                     ("FF", "other", ""), ("CC", "bill", ""), ("Glb", "other", "global"), ("Dsp", None, "display"),
                     ("Doc", None, "doc"), ("Ship", "ship", ""))
@@ -279,18 +311,48 @@ def _epicor_base(name: str) -> tuple[str, str | None, str]:
     return name, None, ""
 
 
+# The Stripe object a site's user-defined column names (``StripePaymentID_c``): its words -> the object.
+STRIPE_OBJECT_WORDS = {
+    "customer": "customer", "cus": "customer", "charge": "charge", "payment": "payment_intent",
+    "payment intent": "payment_intent", "intent": "payment_intent", "checkout": "checkout.session",
+    "checkout session": "checkout.session", "session": "checkout.session", "invoice": "invoice",
+    "payout": "payout", "refund": "refund", "dispute": "dispute", "product": "product", "price": "price",
+    "subscription": "subscription", "sub": "subscription", "balance transaction": "balance_transaction",
+    "transaction": "balance_transaction", "txn": "balance_transaction",
+}
+
+
+def user_defined_concepts(words: list[str]) -> dict[str, float]:
+    """``StripeCustomerID_c`` (words stripe customer id) holds the Stripe customer's id: exactly that object's
+    id (``stripe:customer``) first, any id of the same kind (``kind:customer``) next."""
+    if len(words) < 3 or words[0] != "stripe" or words[-1] != "id":
+        return {}
+    stripe_object = STRIPE_OBJECT_WORDS.get(" ".join(words[1:-1]))
+    if stripe_object is None:
+        return {}
+    return {f"stripe:{stripe_object}": 1.0, f"kind:{OBJECT_KIND.get(stripe_object, stripe_object)}": 0.8}
+
+
 @lru_cache(maxsize=8192)
 def epicor_name(qualified: str) -> FieldName:
-    """``Customer.BTZip`` (or ``BTZip``) read as an Epicor column."""
+    """``Customer.BTZip`` (or ``BTZip``) read as an Epicor column; a user-defined ``…_c`` column by its words."""
     table, _, column = qualified.rpartition(".")
-    base, role, variant = _epicor_base(column)
-    tokens = expand(split_words(column))
-    concepts = dict(TABLE_CONCEPTS.get((table, column)) or EPICOR.get(column) or EPICOR.get(base)
-                    or token_concepts(tokens))
+    user_defined = column.endswith("_c")
+    name = column[:-2].rstrip("_") if user_defined else column
+    base, role, variant = _epicor_base(name)
+    tokens = expand(split_words(name))
+    concepts = dict(TABLE_CONCEPTS.get((table, column)) or TABLE_CONCEPTS.get((table, base)) or EPICOR.get(name)
+                    or EPICOR.get(base)
+                    or (user_defined and user_defined_concepts(split_words(name))) or token_concepts(tokens))
     if role is None and concepts.keys() & {"postal", "line1", "line2", "line3", "city", "region", "country",
                                            "email", "phone", "name", "fax"}:
         role = _MAIN_ROLE.get(table, "main")
     return FieldName(qualified, column, tokens, concepts, role, variant)
+
+
+# Stripe objects whose name has a dot in it (so a path's first two segments are one object).
+DOTTED_OBJECTS = frozenset({"checkout.session", "billing_portal.session", "issuing.card", "issuing.transaction",
+                            "treasury.transaction", "tax.transaction", "radar.early_fraud_warning"})
 
 
 @lru_cache(maxsize=8192)
@@ -298,7 +360,10 @@ def stripe_name(path: str) -> FieldName:
     """``charge.billing_details.address.postal_code`` read as a Stripe field (any object prefix)."""
     segments = [segment for segment in re.split(r"\.", path) if segment]
     leaf = segments[-1].replace("[]", "") if segments else path
-    parents = [segment.replace("[]", "") for segment in segments[:-1]]
+    written = [segment.replace("[]", "") for segment in segments[:-1]]
+    parents = written
+    if ".".join(written[:2]) in DOTTED_OBJECTS:  # checkout.session.id is the session's own id
+        parents = [".".join(written[:2]), *written[2:]]
     tokens = expand(split_words(path))
     concepts = dict(STRIPE.get(leaf) or {})
     if "metadata" in parents or not concepts:
@@ -307,10 +372,28 @@ def stripe_name(path: str) -> FieldName:
         kind = OBJECT_KIND.get(_singular(parents[-1]) if parents else "", "") if len(parents) != 1 \
             else OBJECT_KIND.get(parents[0], parents[0])
         concepts = {f"id:{kind}": 1.0 if len(parents) == 1 else 0.6}
+        if len(parents) == 1:
+            concepts[f"stripe:{parents[0]}"] = 1.0  # the object's own id, for a column naming that object
+    elif leaf in STRIPE_OBJECT_WORDS.values() and any(c.startswith("ref:") for c in concepts):
+        concepts[f"stripe:{leaf}"] = 1.0  # a reference to that object (a charge's customer)
+    if parents and leaf in GENERIC_MONEY_LEAVES and (money := _money_parent(parents)):
+        concepts = dict(money)
+    if parents and parents[-1] == "period" and leaf in ("start", "end"):
+        concepts = {f"date_period_{leaf}": 1.0}
     if parents and parents[-1] == "product" and leaf == "name":
         concepts = {"product_name": 1.0, "name": 0.6}
-    return FieldName(path, leaf, tokens, concepts, _stripe_role(parents, leaf), "",
+    # the role reads the path as written: a checkout session's top-level fields keep no role, as tuned
+    return FieldName(path, leaf, tokens, concepts, _stripe_role(written, leaf), "",
                      depth=len(segments) - 1, in_list="[]" in path)
+
+
+def _money_parent(parents: list[str]) -> dict[str, float] | None:
+    """The money kind the nearest named container gives a plain amount (list indexes skipped)."""
+    for parent in reversed(parents):
+        if parent.isdigit() or parent == "data":
+            continue
+        return MONEY_PARENTS.get(parent)
+    return None
 
 
 def _singular(name: str) -> str:

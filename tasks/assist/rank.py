@@ -39,10 +39,12 @@ EXPECTED_KINDS: dict[str, frozenset[str]] = {
     "email": frozenset({"email"}), "phone": frozenset({"phone"}), "postal": frozenset({"postal"}),
     "country": frozenset({"country"}), "currency": frozenset({"currency"}), "fax": frozenset({"phone"}),
     **{concept: frozenset({"epoch", "date"}) for concept in DATE_CONCEPTS},
-    **{concept: frozenset({"minor_amount", "decimal"}) for concept in AMOUNT_CONCEPTS},
-    "quantity": frozenset({"integer", "decimal"}),
+    **{concept: frozenset({"minor_amount", "decimal", "numeric"}) for concept in AMOUNT_CONCEPTS},
+    "quantity": frozenset({"integer", "decimal", "numeric"}), "url": frozenset({"url"}), "image": frozenset({"url"}),
     **{concept: frozenset({"stripe_id"}) for concept in ID_CONCEPTS},
 }
+# Value kinds that only say "a number": they fit an amount or a quantity but do not point at one.
+NUMBERS = frozenset({"integer", "decimal", "numeric"})
 # Kinds that a free-text target (a name, a description) should not be fed.
 NOT_PROSE = frozenset({"email", "epoch", "stripe_id", "currency", "country", "minor_amount", "object", "list",
                        "boolean"})
@@ -130,7 +132,8 @@ def rank(sources: Sequence[Source], targets: Sequence[Target], *, source_side: s
 
 
 def _read_source(source: Source, side: str, scope: str | None = None) -> _Read:
-    path = re.sub(r"\[\d+\]", "[]", source.path)  # lines.data[0].amount is a line's amount
+    # lines.data[0].amount (or lines.data.0.amount) is a line's amount
+    path = re.sub(r"\.(\d+)(?=\.|$)", "[]", re.sub(r"\[\d+\]", "[]", source.path))
     if scope and side == "stripe" and not path.startswith(scope + "."):
         path = f"{scope}.{path}"
     name = names.epicor_name(path) if side == "epicor" else names.stripe_name(path)
@@ -194,7 +197,7 @@ def _name_score(source: _Read, wanted: FieldName, similarity: float, expected: f
     if similarity >= 0.7:
         reasons.append(f"name: {source.name.leaf} ~ {wanted.leaf} (similar words)")
         return 0.5 * similarity
-    if expected and source.profile.kinds & expected and not expected <= {"integer", "decimal", "minor_amount"}:
+    if expected and source.profile.kinds & expected and not expected <= NUMBERS | {"minor_amount"}:
         return 0.3  # the values alone point here; _value_score gives the reason
     return 0.0
 
@@ -203,6 +206,8 @@ def _expected(wanted: FieldName) -> frozenset[str]:
     found: set[str] = set()
     for concept in wanted.concepts:
         found |= EXPECTED_KINDS.get(concept, frozenset())
+        if concept.startswith("stripe:"):
+            found.add("stripe_id")  # a column holding a Stripe object's id
     return frozenset(found)
 
 
@@ -211,7 +216,7 @@ def _value_score(source: _Read, wanted: FieldName, expected: frozenset[str], rea
     if not kinds:
         return 0.0
     hit = kinds & expected
-    if hit and not hit <= {"integer", "decimal"}:
+    if hit and not hit <= {"integer", "decimal"}:  # numbers as text point at an amount as cents do
         reasons.append(values.LABELS[sorted(hit)[0]])
         return 0.18
     if wanted.concepts.keys() & {"kind:customer", "kind:product"} and source.profile.id_kind:
@@ -241,6 +246,8 @@ def _type_score(source: _Read, wanted: FieldName, target: Target, reasons: list[
     kind, want = _source_kind(source), TARGET_TYPES.get(target.type, "text")
     if kind is None:
         return 0.0
+    if kind == "text" and "numeric" in source.profile.kinds and want in ("decimal", "integer"):
+        return 0.0  # a number written as text (Stripe's unit_amount_decimal): fits once read as a number
     fits = {
         "text": {"text", "date"}, "decimal": {"integer", "decimal", "epoch"}, "integer": {"integer", "epoch"},
         "date": {"epoch", "date"}, "boolean": {"boolean"}, "list": {"list"}, "object": {"object"},

@@ -11,9 +11,10 @@ The web imports this module lazily through its blueprint, and it loads no stage,
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 from tasks.assist import catalogue, provider
 from tasks.assist.learning import RedisLearned, remember
@@ -22,6 +23,9 @@ from tasks.assist.rank import Candidate, Learned, Source, Suggestion, Target, ra
 log = logging.getLogger(__name__)
 MAX_FIELDS = 3000
 MAX_PATH = 300
+MAX_REQUEST_CHARS = 4_000_000  # a whole Stripe object with samples is well under 1 MB
+MAX_SAMPLES = 20  # per source field: a few events' worth is all the detectors need
+MAX_SAMPLE_CHARS = 1000  # a sample's text beyond this says nothing more about its kind
 
 
 class SuggestRefused(ValueError):  # noqa: N818 - the refusal is the answer
@@ -29,6 +33,22 @@ class SuggestRefused(ValueError):  # noqa: N818 - the refusal is the answer
 
 
 # --- the command line's document: {"source": {...}, "target": {...}} ---------------------------------
+
+
+def read_request(stream: IO[str]) -> Any:
+    """The request read from ``stream`` (standard input): bounded in size, JSON, or refused with the reason."""
+    try:
+        text = stream.read(MAX_REQUEST_CHARS + 1)
+    except UnicodeDecodeError:
+        raise SuggestRefused("the request is not UTF-8 text") from None
+    if len(text) > MAX_REQUEST_CHARS:
+        raise SuggestRefused(f"the request is larger than {MAX_REQUEST_CHARS} characters")
+    try:
+        return json.loads(text or "null")
+    except RecursionError:
+        raise SuggestRefused("the request nests too deeply to be a suggestion request") from None
+    except ValueError as exc:  # a syntax error, or an integer too long to read
+        raise SuggestRefused(f"the request is not JSON: {exc}") from None
 
 
 def suggest_document(request: Any, *, learned: Learned | None = None) -> dict[str, Any]:
@@ -73,7 +93,23 @@ def _source_entry(entry: Any, number: int) -> dict[str, Any]:
     if not isinstance(entry, Mapping):
         raise SuggestRefused(f"source.fields[{number}] must be an object with a path (or a path)")
     _text(entry.get("path"), f"source.fields[{number}].path")
-    return dict(entry)
+    found = dict(entry)
+    if "sample" in found:
+        found["sample"] = _bounded(found["sample"])
+    if isinstance(found.get("samples"), list):
+        found["samples"] = [_bounded(sample) for sample in found["samples"][:MAX_SAMPLES]]
+    return found
+
+
+def _bounded(sample: Any) -> Any:
+    """A sample cut to what its kind needs: long text shortened, a nested value only as its shape."""
+    if isinstance(sample, str):
+        return sample[:MAX_SAMPLE_CHARS]
+    if isinstance(sample, Mapping):
+        return {}
+    if isinstance(sample, list):
+        return []
+    return sample
 
 
 def _all_of(scope: str, side: str) -> list[Source]:

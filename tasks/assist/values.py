@@ -39,9 +39,13 @@ STRIPE_PREFIXES = {"ch": "payment", "py": "payment", "pi": "payment", "cs": "pay
                    "in": "invoice", "il": "line", "ii": "line", "re": "refund", "pyr": "refund", "dp": "dispute",
                    "du": "dispute", "po": "payout", "txn": "txn", "prod": "product", "price": "price",
                    "sub": "subscription", "si": "line", "card": "card", "pm": "card", "ba": "bank", "src": "card"}
-_STRIPE_ID = re.compile(r"^([a-z]{2,5})_[A-Za-z0-9]{6,}$")
+# cs_test_a1B2… and cs_live_… (Checkout Sessions) carry the mode in the id
+_STRIPE_ID = re.compile(r"^([a-z]{2,5})_(?:(?:test|live)_)?[A-Za-z0-9]{6,}$")
 # Unix times from 2001 to 2100: a Stripe ``created`` and nothing else plausible at that size.
 EPOCH_RANGE = (1_000_000_000, 4_102_444_800)
+_URL = re.compile(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$", re.I)
+# A number written as text: Stripe's *_decimal fields ("1500", "12.5"), a form's amount.
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?.*)?$")
 
 LABELS = {
@@ -51,7 +55,8 @@ LABELS = {
     "date": "values are dates", "minor_amount": "values are whole amounts in minor units (cents)",
     "decimal": "values are decimal numbers", "integer": "values are whole numbers", "boolean": "values are true/false",
     "text": "values are text", "stripe_id": "values are Stripe ids", "object": "values are objects",
-    "list": "values are lists",
+    "list": "values are lists", "url": "values are web addresses (URLs)",
+    "numeric": "values are numbers written as text",
 }
 
 
@@ -102,6 +107,8 @@ def _text_kinds(text: str) -> set[str]:
     match = _STRIPE_ID.match(text)
     if match and match.group(1) in STRIPE_PREFIXES:
         return kinds | {"stripe_id"}
+    if _URL.match(text):
+        return kinds | {"url"}
     if EMAIL.match(text):
         kinds.add("email")
     if len(text) == 2 and text.upper() == text and text in COUNTRIES:
@@ -116,6 +123,8 @@ def _text_kinds(text: str) -> set[str]:
         kinds.add("date")
     if re.fullmatch(r"-?\d+\.\d+", text):
         kinds.add("decimal")
+    if _NUMERIC.match(text):
+        kinds.add("numeric")
     return kinds
 
 

@@ -138,8 +138,9 @@ def test_epicor_names_are_read_with_their_prefixes():
 def test_stripe_names_know_their_address_and_ids():
     assert names.stripe_name("charge.shipping.address.line1").role == "ship"
     assert names.stripe_name("invoice.customer_address.city").role == "bill"
-    assert names.stripe_name("charge.id").concepts == {"id:payment": 1.0}
-    assert names.stripe_name("charge.customer").concepts == {"ref:customer": 1}
+    # an id is of its kind (payment) and of its exact object (for a column like StripeChargeID_c)
+    assert names.stripe_name("charge.id").concepts == {"id:payment": 1.0, "stripe:charge": 1.0}
+    assert names.stripe_name("charge.customer").concepts == {"ref:customer": 1, "stripe:customer": 1.0}
 
 
 # --- learning --------------------------------------------------------------------------------------------
