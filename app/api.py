@@ -163,18 +163,23 @@ def time_arg(name: str) -> str | None:
     return value
 
 
+def pair_names() -> list[str]:
+    """The deployment's integration pairs, ``default`` first (``tasks.pairs``)."""
+    from tasks.pairs import get_pairs
+
+    return get_pairs().names()
+
+
 def pair_arg() -> tuple[str | None, tuple[str, ...]]:
     """``?pair=``: one integration pair (``tasks.pairs``), and the other pairs' names; a 400 for a pair the
     deployment does not have."""
-    from tasks.pairs import DEFAULT, get_pairs
-
     pair = text_arg("pair")
     if pair is None:
         return None, ()
-    names = get_pairs().names()
+    names = pair_names()
     if pair not in names:
         raise BadParameter(f"pair must be one of {', '.join(names)}")
-    return pair, tuple(name for name in names if name != DEFAULT)
+    return pair, tuple(name for name in names if name != "default")
 
 
 def comment_arg() -> str:

@@ -134,3 +134,33 @@ def test_events_are_listed_by_pair(app, signed, redis_db, tmp_path):
     assert len(operator.get("/api/events").get_json()["events"]) == 2
     refused = operator.get("/api/events?pair=apac")
     assert refused.status_code == 400 and "pair must be one of default, emea" in refused.get_json()["error"]
+
+
+def test_the_console_filters_search_and_failures_by_pair(app, signed, redis_db, monkeypatch):
+    from history import drainer
+    from tasks import dlq
+    from tasks.pairs import get_pairs
+    from tests.web.test_console_api import as_user
+
+    operator = as_user(app, "operator")
+    stripe_post(operator, signed, "/webhooks/stripe", "whsec_test_current")
+    stripe_post(operator, signed, "/webhooks/stripe/emea", EMEA_STRIPE_SECRET)
+    for event_id, pair in (("evt_1TestChargeSucceeded", "default"), ("emea:evt_1TestChargeSucceeded", "emea")):
+        dlq.dead_letter(event={"id": event_id, "type": "charge.succeeded", "flow": "order_to_cash", "pair": pair,
+                               "object_id": "ch_1TestCharge"}, stage="post", stage_input={}, attempts=1,
+                        error={"error_class": "EpicorError", "reason": "epicor.business_rule", "message": "held"},
+                        failure_id=f"f-{event_id}")
+    drainer.drain()
+    from tests.web.test_console_auth import log_in
+
+    operator.environ_base.pop("HTTP_AUTHORIZATION")  # pages need the session: log in as a browser does
+    log_in(operator, "operator-test")
+    page = operator.get("/console/search?pair=emea").get_data(as_text=True)
+    assert '<select name="pair">' in page and "emea:evt_1TestChargeSucceeded" in page
+    assert "/console/events/evt_1TestChargeSucceeded" not in page
+    failures = operator.get("/console/failures?pair=default").get_data(as_text=True)
+    assert '<select name="pair">' in failures
+    assert "evt_1TestChargeSucceeded" in failures and "emea:evt_1TestChargeSucceeded" not in failures
+    monkeypatch.delenv("PAIRS_FILE")
+    get_pairs.cache_clear()
+    assert '<select name="pair">' not in operator.get("/console/failures").get_data(as_text=True)

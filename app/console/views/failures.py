@@ -17,7 +17,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.api import MAX_COMMENT, group_members, operator_name
+from app.api import MAX_COMMENT, group_members, operator_name, pair_names
 from app.auth import current_user, require_role
 from app.console import bp
 from tasks.api import (
@@ -30,15 +30,20 @@ from tasks.api import (
 
 
 def _listing() -> dict[str, Any]:
+    pairs = pair_names()  # the pair filter is offered only when the deployment has several
+    pair = request.args.get("pair") if request.args.get("pair") in pairs else None
+    shown: dict[str, Any] = {"pairs": pairs, "pair": pair, "state": None, "flow": None}
     try:
         records = dead_letters()
     except QueueUnavailable:
-        return {"groups": [], "records_by_group": {}, "count": 0, "problem": "Redis cannot be read right now."}
+        return shown | {"groups": [], "records_by_group": {}, "count": 0, "problem": "Redis cannot be read right now."}
+    if pair:
+        records = [record for record in records if (record.get("pair") or "default") == pair]
     by_group: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_group.setdefault(record["group"], []).append(record)
-    return {"groups": dead_letter_groups(records), "records_by_group": by_group, "count": len(records),
-            "problem": None}
+    return shown | {"groups": dead_letter_groups(records), "records_by_group": by_group, "count": len(records),
+                    "problem": None}
 
 
 def _render(template: str, message: str | None = None, status: int = 200) -> tuple[str, int]:

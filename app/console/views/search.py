@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import render_template, request
 
-from app.api import STATES, HistoryUnavailable, from_history, public
+from app.api import STATES, HistoryUnavailable, from_history, pair_names, public
 from app.console import bp
 from app.console.helpers import TERMINAL_STATES
 from tasks.api import QueueUnavailable, event_status
@@ -26,19 +26,23 @@ def search() -> tuple[str, int]:
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     state = request.args.get("state") if request.args.get("state") in STATES else None
     flow = (request.args.get("flow") or "").strip()[:64] or None
+    pairs = pair_names()  # the pair filter is offered only when the deployment has several
+    pair = request.args.get("pair") if request.args.get("pair") in pairs else None
+    others = tuple(name for name in pairs if name != "default")
     found: dict[str, Any] = {"events": [], "documents": []}
     problem = None
     try:
         if q:
             found = from_history(lambda h: h.search(q))
         else:
-            found["events"] = from_history(lambda h: h.list_events(state=state, flow=flow, limit=50))
+            found["events"] = from_history(lambda h: h.list_events(state=state, flow=flow, limit=50, pair=pair,
+                                                                   other_pairs=others))
     except HistoryUnavailable:
         problem = "The history cannot be read right now; only an exact event id is looked up."
     if q and not found.get("events"):
         found["events"] = _exact_event(q)
     return render_template("console/search.html", q=q, state=state, flow=flow, states=sorted(STATES),
-                           found=found, problem=problem, terminal=TERMINAL_STATES), 200
+                           found=found, problem=problem, terminal=TERMINAL_STATES, pairs=pairs, pair=pair), 200
 
 
 def _exact_event(q: str) -> list[dict[str, Any]]:
