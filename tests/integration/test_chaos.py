@@ -1,5 +1,7 @@
 """Chaos: 200+ payments, duplicate concurrent deliveries, Epicor faults, a worker killed with SIGKILL
-and a Redis restart mid-run, and a few payments that can only fail.
+and a Redis restart mid-run, and a few payments that can only fail. Run again with three worker
+processes on one Redis (issue 16, point 5; fewer payments, so it stays under three minutes), two of
+them killed with SIGKILL at once and restarted, under the same faults and the same Redis restart.
 
 Expected, as the accountant checks it: exactly one customer per Stripe customer (and per guest e-mail),
 one order, invoice and applied receipt per payment, receipts summing to the payments to the cent per
@@ -15,6 +17,7 @@ import json
 import os
 import random
 import re
+import signal
 import threading
 import time
 from collections import Counter, defaultdict
@@ -31,12 +34,15 @@ import requests
 from tasks.broker import queue_depth
 from tasks.mapping.currency import minor_to_decimal
 from tests.integration.conftest import Harness
+from tests.integration.test_global_budget import ready, start_worker
 from tests.integration.test_order_to_cash import assert_one_set, documents_for
 from tests.integration.test_resilience import AlertReceiver, dlq_cli, private_stack
 
 pytestmark = pytest.mark.integration
 
 PAYMENTS = 204
+PAYMENTS_WITH_THREE_WORKERS = 120
+EXTRA_WORKERS = ("worker2", "worker3")  # beside the stack's own "worker": three processes, one Redis
 INJECTED = 6
 CURRENCIES = ("usd", "jpy", "kwd")
 PARTS = (("WIDGET-100", "Widget"), ("GADGET-200", "Gadget"))
@@ -67,12 +73,57 @@ def chaos(tmp_path_factory, alerts_hook):
         yield stack, private, Harness(stack)
 
 
+@pytest.fixture(scope="module")
+def three_worker_alerts() -> Iterator[AlertReceiver]:
+    receiver = AlertReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def three_worker_chaos(tmp_path_factory, three_worker_alerts):
+    """The chaos stack with two more worker processes (named apart) on the same private Redis."""
+    env = {**CHAOS_ENV, "ALERT_WEBHOOK_URL": three_worker_alerts.url}
+    with private_stack(tmp_path_factory.mktemp("chaos3"), env, worker_concurrency=8) as (stack, private):
+        for name in EXTRA_WORKERS:
+            start_worker(stack, name)
+        wait_ready(stack, EXTRA_WORKERS)
+        yield stack, private, Harness(stack)
+
+
+def wait_ready(stack, names: tuple[str, ...], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(ready(stack, name) for name in names):
+        assert time.monotonic() < deadline, f"{names} did not start"
+        time.sleep(0.2)
+
+
+def kill_and_restart(stack, names: tuple[str, ...]) -> dict[str, str]:
+    """SIGKILL each named worker's process group at once, then start them again; their logs so far."""
+    logs = {}
+    for name in names:
+        os.killpg(stack.processes[name].pid, signal.SIGKILL)
+    for name in names:
+        stack.processes[name].wait()
+        log = stack.log_dir / f"{name}.log"
+        logs[name] = log.read_text(errors="replace")
+        log.write_bytes(b"")  # so "ready." below is the new process's
+    time.sleep(1)
+    for name in names:
+        if name == "worker":
+            stack.start_process("worker", stack.commands()["worker"])
+        else:
+            start_worker(stack, name)
+    wait_ready(stack, names)
+    return logs
+
+
 # -- the payments -----------------------------------------------------------------------------------
 class Plan:
     """The payments of the run and what each must become in Epicor."""
 
-    def __init__(self, harness: Harness, rng: random.Random, run: str):
-        self.harness, self.rng, self.run = harness, rng, run
+    def __init__(self, harness: Harness, rng: random.Random, run: str, count: int = PAYMENTS):
+        self.harness, self.rng, self.run, self.count = harness, rng, run, count
         self.payments: list[dict[str, Any]] = []
         self.expected: dict[str, tuple[Decimal, str]] = {}
         self.injected: dict[str, str] = {}
@@ -81,7 +132,7 @@ class Plan:
         self.guest_emails = [f"guest{n}.{run}@chaos.example" for n in range(8)]
 
     def make(self) -> None:
-        for n in range(PAYMENTS):
+        for n in range(self.count):
             self._add(self._spec(n))
         for n in range(INJECTED):
             part = f"CHAOS-{self.run}-{n}"
@@ -223,13 +274,29 @@ def retries_by_reason(worker_log: str) -> Counter[str]:
     return Counter(re.findall(r"stage failed, retrying in \d+ s: ([\w.]+)", worker_log))
 
 
-# -- the test ---------------------------------------------------------------------------------------
+# -- the tests --------------------------------------------------------------------------------------
 def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
     stack, private, harness = chaos
+    run_chaos(stack, private, harness, alerts_hook, payments=PAYMENTS, killed=("worker",))
+
+
+def test_chaos_with_three_worker_processes_posts_everything_exactly_once(three_worker_chaos, three_worker_alerts):
+    stack, private, harness = three_worker_chaos
+    before_kill = run_chaos(stack, private, harness, three_worker_alerts, payments=PAYMENTS_WITH_THREE_WORKERS,
+                            killed=("worker", "worker2"))
+    posted_by = {name for name in ("worker", *EXTRA_WORKERS)
+                 if "pipeline.post" in before_kill.get(name, "") + (stack.log_dir / f"{name}.log").read_text()}
+    assert posted_by == {"worker", *EXTRA_WORKERS}  # the load really was spread over three processes
+
+
+def run_chaos(stack, private, harness: Harness, hook: AlertReceiver, *, payments: int,
+              killed: tuple[str, ...]) -> dict[str, str]:
+    """The run: deliveries under faults, ``killed`` workers SIGKILLed at 30 %, Redis restarted at 60 %,
+    then every check to the cent and the dead letters replayed; the killed workers' logs."""
     started = time.monotonic()
     phases: dict[str, float] = {}
     rng = random.Random(FAULTS["seed"])
-    plan = Plan(harness, rng, run=f"{int(time.time()) % 100000}")
+    plan = Plan(harness, rng, run=f"{int(time.time()) % 100000}", count=payments)
     plan.make()
     deliverer = Deliverer(harness, plan.events(), rng)
     harness.epicor_faults(**FAULTS)
@@ -240,10 +307,8 @@ def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
     phases["plan_made"] = time.monotonic() - started
     deliverer.wait_until(0.3)
     phases["worker_killed"] = time.monotonic() - started
-    stack.kill_worker()                                   # SIGKILL mid-chain
-    worker_log += (stack.log_dir / "worker.log").read_text(errors="replace")
-    time.sleep(1)
-    stack.restart_worker()
+    killed_logs = kill_and_restart(stack, killed)         # SIGKILL mid-chain
+    worker_log += "".join(killed_logs.values())
     deliverer.wait_until(0.6)
     harness.epicor_faults(license_burst=25)
     phases["redis_stopped"] = time.monotonic() - started
@@ -262,7 +327,8 @@ def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
     settled_at = time.monotonic()
     faults_seen = harness.epicor_faults()
     harness.epicor_faults(error_rate=0.0, commit_then_timeout_rate=0.0, license_burst=0)
-    worker_log += (stack.log_dir / "worker.log").read_text(errors="replace")
+    worker_log += "".join((stack.log_dir / f"{name}.log").read_text(errors="replace")
+                          for name in stack.processes if name.startswith("worker"))
 
     dead = {eid for eid, r in records.items() if r["state"] == "dead"}
     assert dead == plan.injected_event_ids(), {eid: records[eid].get("last_error")
@@ -274,7 +340,7 @@ def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
     check_customers(dump, plan, plan.stripe_customers)
     check_totals(dump, plan, exclude_injected=True)
     check_dead_letters(stack, plan)
-    check_alerts(alerts_hook, plan)
+    check_alerts(hook, plan)
 
     for part in plan.injected.values():
         added = harness.http.post(f"{stack.sandbox_url}/_sandbox/epicor/parts", timeout=5, json={
@@ -292,7 +358,8 @@ def test_chaos_nothing_lost_nothing_posted_twice(chaos, alerts_hook):
 
     phases["all_settled"] = settled_at - started
     phases["replayed_and_checked"] = time.monotonic() - started
-    report(stack, plan, deliverer, faults_seen, worker_log, started, delivered_at, phases)
+    report(stack, plan, deliverer, faults_seen, worker_log, started, delivered_at, phases, len(killed))
+    return killed_logs
 
 
 def check_one_set_each(dump: dict[str, Any], plan: Plan, *, exclude_injected: bool) -> None:
@@ -349,7 +416,7 @@ def check_alerts(hook: AlertReceiver, plan: Plan) -> None:
 
 
 def report(stack, plan: Plan, deliverer: Deliverer, faults: dict[str, Any], worker_log: str,
-           started: float, delivered_at: float, phases: dict[str, float]) -> None:
+           started: float, delivered_at: float, phases: dict[str, float], kills: int) -> None:
     retries = retries_by_reason(worker_log)
     figures = {
         "payments": len(plan.payments), "injected_permanent": len(plan.injected),
@@ -359,7 +426,8 @@ def report(stack, plan: Plan, deliverer: Deliverer, faults: dict[str, Any], work
         "faults": {k: faults.get(k) for k in ("error_rate", "commit_then_timeout_rate", "timeout_seconds")},
         "celery_retries_by_reason": dict(retries.most_common()),
         "lost_messages_requeued_by_sweep": worker_log.count("stalled event re-queued"),
-        "worker_kills": 1, "redis_restarts": 1,
+        "worker_processes": sum(name.startswith("worker") for name in stack.processes),
+        "worker_kills": kills, "redis_restarts": 1,
         "seconds_to_deliver": round(delivered_at - started, 1),
         "phases_s": {name: round(at, 1) for name, at in phases.items()},
         "cpu_seconds_by_process": cpu_seconds(stack),
