@@ -85,7 +85,7 @@ def unconfigured(bank_account: str) -> PayoutSettings:
                           fee_ids={}, configured=False)
 
 
-_cache: dict[tuple[str, Any, str], PayoutSettings] = {}
+_cache: dict[tuple[str, Any, str, str], PayoutSettings] = {}
 
 
 def mappings_dir() -> Path:
