@@ -62,3 +62,37 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     directory = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / ".run" / "screenshots")
     directory.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(directory / f"{name}.png"), full_page=full_page)
+
+
+class Console:
+    """One logged-in browser tab of ``stack``'s console, collecting every console error and uncaught
+    exception in ``errors`` (a test asserts it is empty)."""
+
+    def __init__(self, browser: Any, stack: Stack, user: tuple[str, str], *, width: int = 1280,
+                 height: int = 900, timeout_ms: int = 20_000):
+        self.stack = stack
+        self.context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(timeout_ms)
+        self.errors: list[str] = []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.open("/console/login")
+        self.page.fill("input[name=name]", user[0])
+        self.page.fill("input[name=password]", user[1])
+        self.page.click("form.login-form [type=submit]")
+        self.page.wait_for_url("**/console/**")
+
+    def open(self, path: str) -> Any:
+        self.page.goto(f"{self.stack.web_url}{path}")
+        return self.page
+
+    def expected_refusal(self, status: str) -> None:
+        """The browser logs every 4xx answer as a console error; a refusal the page handles is not one."""
+        self.errors = [error for error in self.errors if f"status of {status}" not in error]
+
+    def shoot(self, name: str) -> None:
+        screenshot(self.page, name)
+
+    def close(self) -> None:
+        self.context.close()

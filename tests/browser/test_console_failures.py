@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from sandbox.stack import Stack
-from tests.browser.conftest import console_stack, screenshot
+from tests.browser.conftest import Console, console_stack, screenshot
 from tests.integration.conftest import Harness
 from tests.integration.test_order_to_cash import CUSTOMER, documents_for, post_all_events
 
@@ -45,34 +45,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def harness(stack: Stack) -> Harness:
     return Harness(stack)
-
-
-class Console:
-    """One logged-in browser tab, collecting every console error and uncaught exception."""
-
-    def __init__(self, browser: Any, stack: Stack, user: tuple[str, str]):
-        self.stack = stack
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
-        self.errors: list[str] = []
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.open("/console/login")
-        self.page.fill("input[name=name]", user[0])
-        self.page.fill("input[name=password]", user[1])
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url("**/console/**")
-
-    def open(self, path: str) -> Any:
-        self.page.goto(f"{self.stack.web_url}{path}")
-        return self.page
-
-    def shoot(self, name: str) -> None:
-        screenshot(self.page, name)
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture()

@@ -25,7 +25,7 @@ import requests
 from playwright.sync_api import expect
 
 from sandbox.stack import Stack
-from tests.browser.conftest import console_stack, screenshot
+from tests.browser.conftest import Console, console_stack, screenshot
 from tests.integration.conftest import Harness
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -51,38 +51,9 @@ def harness(stack: Stack) -> Harness:
     return Harness(stack)
 
 
-class Console:
-    """One logged-in browser tab, collecting every console error and uncaught exception."""
-
-    def __init__(self, browser: Any, stack: Stack, user: tuple[str, str]):
-        self.stack = stack
-        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(20_000)
-        self.errors: list[str] = []
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.open("/console/login")
-        self.page.fill("input[name=name]", user[0])
-        self.page.fill("input[name=password]", user[1])
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url("**/console/**")
-
-    def open(self, path: str) -> Any:
-        self.page.goto(f"{self.stack.web_url}{path}")
-        return self.page
-
-    def expected_refusal(self, status: str) -> None:
-        """The browser logs every 4xx answer as a console error; a refusal the page handles is not one."""
-        self.errors = [error for error in self.errors if f"status of {status}" not in error]
-
-    def close(self) -> None:
-        self.context.close()
-
-
 @pytest.fixture()
 def admin(browser: Any, stack: Stack) -> Iterator[Console]:
-    console = Console(browser, stack, ADMIN)
+    console = Console(browser, stack, ADMIN, width=1440, height=1000)
     yield console
     assert console.errors == [], console.errors
     console.close()
@@ -288,7 +259,7 @@ def test_suggestions_show_confidence_and_reasons_and_an_accepted_one_maps_the_ro
 
 @pytest.mark.parametrize("user", [OPERATOR, VIEWER])
 def test_a_viewer_and_an_operator_cannot_open_the_designer_or_publish(browser, stack, user):
-    console = Console(browser, stack, user)
+    console = Console(browser, stack, user, width=1440, height=1000)
     page = console.open("/console/")
     assert page.locator('nav a[href="/console/mappings"]').count() == 0
     page = console.open(PAGE)

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from sandbox.stack import Stack
-from tests.browser.conftest import console_stack, screenshot
+from tests.browser.conftest import Console, console_stack, screenshot
 from tests.integration.conftest import Harness
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -43,34 +43,21 @@ def harness(stack: Stack) -> Harness:
     return Harness(stack)
 
 
-def logged_in(browser: Any, stack: Stack, user: tuple[str, str]) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda message: page.problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: page.problems.append(str(error)))
-    page.goto(f"{stack.web_url}/console/login")
-    page.fill("input[name=name]", user[0])
-    page.fill("input[name=password]", user[1])
-    page.click("form.login-form [type=submit]")
-    page.wait_for_url(f"{stack.web_url}/console/**")
-    return page
+def logged_in(browser: Any, stack: Stack, user: tuple[str, str]) -> Iterator[Any]:
+    console = Console(browser, stack, user)
+    yield console.page
+    assert console.errors == []
+    console.close()
 
 
 @pytest.fixture()
 def admin(browser, stack):
-    page = logged_in(browser, stack, ADMIN)
-    yield page
-    assert page.problems == []
-    page.context.close()
+    yield from logged_in(browser, stack, ADMIN)
 
 
 @pytest.fixture()
 def viewer(browser, stack):
-    page = logged_in(browser, stack, VIEWER)
-    yield page
-    assert page.problems == []
-    page.context.close()
+    yield from logged_in(browser, stack, VIEWER)
 
 
 def pay(harness: Harness, amount: int = 4200) -> tuple[dict[str, Any], dict[str, Any]]:
