@@ -13,6 +13,10 @@ and the payout event's own retry never post it twice), one that still does not i
 and looked at again on the next run. Nothing changes, and Stripe is not called, for a
 report whose missing documents are still missing. Runs never overlap (a lock); a payout that fails
 to reconcile is logged and tried again on the next run.
+
+Integration pairs (``tasks.pairs``): each pair's reports are its own (``tasks.store.key``), so each pair is
+rechecked with its own Epicor company and Stripe key, under a lock of its own; the beat task goes through
+every pair, one pair's trouble logged with its name and never stopping the next.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import time
 from typing import Any
 
 from tasks import celery_app, liveness, periodic, store
-from tasks.context import Context
+from tasks.context import Context, context_for
 from tasks.errors import PipelineError, classify
 from tasks.flows.payout_reconciliation import epicor_documents, load_report, reconcile_now
 from tasks.mapping.payouts import references
+from tasks.pairs import DEFAULT, get_pairs, working_for
 from tasks.settings import env_int
 
 log = logging.getLogger(__name__)
@@ -69,16 +74,31 @@ def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
     return summary
 
 
-def run_locked() -> dict[str, Any] | None:
-    """A pass unless another one is running (then None)."""
-    return periodic.run_locked("payout-recheck", recheck)
+def run_locked(pair: str = DEFAULT) -> dict[str, Any] | None:
+    """A pass over pair ``pair``'s reports unless another one of it is running (then None)."""
+    with working_for(pair):  # its reports and its lock are the pair's
+        return periodic.run_locked("payout-recheck", lambda _ctx: recheck(context_for({"pair": pair})))
+
+
+def run_pairs(names: list[str] | None = None) -> dict[str, dict[str, Any] | None]:
+    """A pass of each pair named (every pair by default): its summary, None when another pass of it is
+    running, or {"error": reason} when it could not run (its Epicor or Stripe settings, Redis)."""
+    found: dict[str, dict[str, Any] | None] = {}
+    for name in names or get_pairs().names():
+        try:
+            found[name] = run_locked(name)
+        except Exception as exc:  # noqa: BLE001 - one pair's trouble must not stop the next pair's pass
+            reason = classify(exc).reason
+            found[name] = {"error": reason}
+            log.warning("payout recheck of pair %s failed: %s", name, reason)
+    return found
 
 
 @celery_app.task(name="payouts.recheck", ignore_result=True)
 def run_recheck() -> None:
-    """The beat task."""
+    """The beat task: every pair's reports."""
     liveness.note_periodic_run("payouts.recheck")  # the console's beat tile
-    summary = run_locked()
-    if summary and (summary["reconciled"] or summary["failed"]):
-        log.info("payout recheck: %s reports waiting, %s reconciled again, %s failed", summary["checked"],
-                 len(summary["reconciled"]), len(summary["failed"]))
+    for name, summary in run_pairs().items():
+        if summary and (summary.get("reconciled") or summary.get("failed")):
+            log.info("payout recheck of pair %s: %s reports waiting, %s reconciled again, %s failed", name,
+                     summary["checked"], len(summary["reconciled"]), len(summary["failed"]))

@@ -12,6 +12,10 @@
 Reads the reports the ``payout.paid`` flow stores in Redis (``REDIS_URL``); ``reconcile`` and ``post``
 also need the Stripe and Epicor settings, like the worker. Exit status 0 when the payout is reconciled
 (``post``: posted), 1 when it is not, 2 when there is no report (``post``: nothing to post).
+
+Every command takes ``--pair NAME`` (``tasks.pairs``): that integration pair's reports, its Stripe key and
+its Epicor company. Without it, ``show``, ``reconcile`` and ``post`` are the pair ``default``'s, ``list``
+and ``recheck`` every pair's. An unknown pair is refused (exit 2).
 """
 
 from __future__ import annotations
@@ -28,6 +32,23 @@ from tasks.flows import SkipEvent
 from tasks.flows import payout_reconciliation as flow
 from tasks.flows.payout_reconciliation import load_report, recent_reports, reconcile_now
 from tasks.mapping.payouts import TOTALS, report_csv
+from tasks.pairs import DEFAULT, get_pairs, working_for
+
+
+def _known_pair(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and get_pairs().get(value) is None:
+        raise click.BadParameter(f"no pair named {value} (pairs: {', '.join(get_pairs().names())})")
+    return value
+
+
+PAIR_OPTION = click.option("--pair", default=None, metavar="NAME", callback=_known_pair,
+                           help="The integration pair (tasks.pairs) whose payouts these are.")
+
+
+def _context(pair: str | None, name: str, payout_id: str) -> Any:
+    """The worker's context of ``pair`` (its Stripe key and Epicor company) for a command on one payout."""
+    return context_for({"id": f"cli-{name}-{payout_id}", "type": "payout.paid", "object_id": payout_id,
+                        "pair": pair or DEFAULT})
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -80,64 +101,97 @@ def _show(report: dict[str, Any] | None, as_json: bool, as_csv: bool) -> None:
     sys.exit(0 if report["status"] == "reconciled" else 1)
 
 
-@click.group(name="payouts", help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck")
+@click.group(name="payouts", help="Payout reconciliation reports: list | show PO_ID | reconcile PO_ID | recheck"
+                                   " | post PO_ID (each with --pair NAME)")
 def main() -> None:
     """Command group."""
 
 
-@main.command("list", help="The latest payouts, newest first.")
+@main.command("list", help="The latest payouts, newest first (every pair's unless --pair).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(limit: int, as_json: bool) -> None:
-    reports = recent_reports(limit)
+@PAIR_OPTION
+def list_command(limit: int, as_json: bool, pair: str | None) -> None:
+    names = [pair] if pair else get_pairs().names()
+    reports = pairs_reports(names, limit)
     if as_json:
         click.echo(json.dumps(reports, indent=2))
         return
     if not reports:
         click.echo("No payout reports yet.")
     for report in reports:
-        click.echo(f"{report['payout']:<32} {report['amount_text']:>14} {report['currency'].upper():<4} "
+        shown = f"{report['pair']:<12} " if len(names) > 1 else ""  # a single-pair service: as before
+        click.echo(f"{shown}{report['payout']:<32} {report['amount_text']:>14} {report['currency'].upper():<4} "
                    f"{report['status']:<11} delta {report['delta_text']:>10}  unmatched {len(report['unmatched'])}")
+
+
+def pairs_reports(names: list[str], limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` reports of the pairs ``names``, each with its ``pair``, newest arrival first."""
+    found = []
+    for name in names:
+        with working_for(name):
+            found += [{**report, "pair": name} for report in recent_reports(limit)]
+    found.sort(key=lambda report: float(report.get("arrival_date") or report.get("checked_at") or 0), reverse=True)
+    return found[:limit]
 
 
 @main.command("show", help="One payout's report.")
 @click.argument("payout_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV.")
-def show_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
-    _show(load_report(payout_id), as_json, as_csv)
+@PAIR_OPTION
+def show_command(payout_id: str, as_json: bool, as_csv: bool, pair: str | None) -> None:
+    with working_for(pair):
+        report = load_report(payout_id)
+    _show(report, as_json, as_csv)
 
 
 @main.command("reconcile", help="Rebuild one payout's report now, then show it.")
 @click.argument("payout_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV.")
-def reconcile_command(payout_id: str, as_json: bool, as_csv: bool) -> None:
-    ctx = context_for({"id": f"cli-reconcile-{payout_id}", "type": "payout.paid", "object_id": payout_id})
+@PAIR_OPTION
+def reconcile_command(payout_id: str, as_json: bool, as_csv: bool, pair: str | None) -> None:
+    with working_for(pair):
+        report = _reconcile(_context(pair, "reconcile", payout_id), payout_id)
+    _show(report or None, as_json, as_csv)
+
+
+def _reconcile(ctx: Any, payout_id: str) -> dict[str, Any]:
     try:
-        report = reconcile_now(ctx, payout_id)
+        return reconcile_now(ctx, payout_id)
     except SkipEvent as skipped:
         click.echo(f"Not reconciled: {skipped}", err=True)
         sys.exit(2)
     except PrerequisiteMissing as waiting:  # posted automatically, once it reconciles: the report is stored
         click.echo(f"Not posted: {waiting.message}", err=True)
-        report = load_report(payout_id) or {}
-    _show(report or None, as_json, as_csv)
+        return load_report(payout_id) or {}
 
 
 @main.command("recheck", help="Reconcile again every recent payout whose missing documents are now in Epicor.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was checked and reconciled as JSON.")
-def recheck_command(as_json: bool) -> None:
-    from tasks.payout_recheck import run_locked
+@PAIR_OPTION
+def recheck_command(as_json: bool, pair: str | None) -> None:
+    from tasks.payout_recheck import run_pairs
 
-    summary = run_locked()
+    found = run_pairs([pair] if pair else None)
+    if as_json:  # one pair's summary as it always was; several pairs' by name
+        click.echo(json.dumps(found[pair or DEFAULT] if len(found) == 1 else found, indent=2))
+    else:
+        for name, summary in found.items():
+            _print_recheck(name if len(found) > 1 else "", summary)
+    sys.exit(1 if any(summary is None or "error" in summary for summary in found.values()) else 0)
+
+
+def _print_recheck(name: str, summary: dict[str, Any] | None) -> None:
+    title = f"Pair {name}: " if name else ""
     if summary is None:
-        click.echo("Another recheck is running.", err=True)
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(f"{title}Another recheck is running.", err=True)
         return
-    click.echo(f"{summary['checked']} payouts with unmatched transactions checked; "
+    if "error" in summary:
+        click.echo(f"{title}not rechecked: {summary['error']}")
+        return
+    click.echo(f"{title}{summary['checked']} payouts with unmatched transactions checked; "
                f"{len(summary['reconciled'])} reconciled again, {len(summary['failed'])} failed.")
     for done in summary["reconciled"]:
         click.echo(f"  {done['payout']}: {done['status']}, {done['unmatched']} unmatched")
@@ -148,21 +202,28 @@ def recheck_command(as_json: bool) -> None:
 @main.command("post", help="Post one reconciled payout into Epicor now (or show what it would post).")
 @click.argument("payout_id")
 @click.option("--dry-run", is_flag=True, help="Show the documents it would create; write nothing.")
-def post_command(payout_id: str, dry_run: bool) -> None:
-    ctx = context_for({"id": f"cli-post-{payout_id}", "type": "payout.paid", "object_id": payout_id})
+@PAIR_OPTION
+def post_command(payout_id: str, dry_run: bool, pair: str | None) -> None:
+    with working_for(pair):  # its report, journal and locks are the pair's
+        report = _post(_context(pair, "post", payout_id), payout_id, dry_run)
+    if report is None:
+        return
+    _print_report(report)
+    sys.exit(0 if (report.get("posting") or {}).get("status") == "posted" else 1)
+
+
+def _post(ctx: Any, payout_id: str, dry_run: bool) -> dict[str, Any] | None:
     try:
         if dry_run:
             _print_dry_run(flow.dry_run(ctx, payout_id))
-            return
-        report = reconcile_now(ctx, payout_id, mode="force")
+            return None
+        return reconcile_now(ctx, payout_id, mode="force")
     except SkipEvent as skipped:
         click.echo(f"Nothing to post: {skipped}", err=True)
         sys.exit(2)
     except PipelineError as error:
         click.echo(f"Not posted: {error.message}", err=True)
         sys.exit(1)
-    _print_report(report)
-    sys.exit(0 if (report.get("posting") or {}).get("status") == "posted" else 1)
 
 
 def _print_dry_run(result: dict[str, Any]) -> None:
