@@ -11,6 +11,9 @@ Everything here is ``admin``: a mapping decides what every following payment pos
 customers' data. Nothing here changes anything (the edit returns text; only publish stores it), so only
 the edit and diff are POSTs, for their body, and they carry the CSRF token like every console change.
 Bad input is a 400 with the reason, an unknown flow, document or event a 404, Redis away a 503.
+
+Integration pairs: every route works for the request's ``pair`` (``app.mappings_api.scoped_to_pair``):
+that pair's mappings and directory; the samples are that pair's events, and another pair's event is refused.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api import HistoryUnavailable, from_history
+from app.api import HistoryUnavailable, from_history, pair_names
 from app.auth import current_user, forbidden
-from app.mappings_api import MAX_YAML, _redis_away, _refused  # the same answers as /api/mappings
+from app.mappings_api import MAX_YAML, _redis_away, _refused, scoped_to_pair  # the same answers as /api/mappings
 from app.params import BadParameter, answers_bad_parameters, json_body, name_part, text_field
+from tasks import pairs
 from tasks.api import (
     MappingRefused,
     QueueUnavailable,
@@ -52,6 +56,9 @@ def _admins_only() -> tuple[Response | str, int] | None:
     return None if user is not None and user.may("admin") else forbidden("admin")
 
 
+scoped_to_pair(bp)  # after the admins' check: a viewer is told 403, not that the pair is unknown
+
+
 def _event_id(value: Any, *, required: bool = True) -> str | None:
     if value in (None, "") and not required:
         return None
@@ -76,13 +83,17 @@ def sources(flow: str) -> tuple[Response, int]:
 def samples(flow: str) -> tuple[Response, int]:
     """The flow's recent events, newest first, dead-lettered ones marked, to preview a draft against."""
     event_flow = designer_event_flow(name_part(flow, "flow"))
-    dead = dead_letters_of((event_flow,), limit=SAMPLE_EVENTS)
+    pair = pairs.current.get()  # the pair being edited: only its events are samples
+    dead = [record for record in dead_letters_of((event_flow,), limit=SAMPLE_EVENTS * 4)
+            if (record.get("pair") or pairs.DEFAULT) == pair][:SAMPLE_EVENTS]
     listed = [{"event_id": record["id"], "type": record.get("event_type") or record.get("type"), "state": "dead",
                "at": record.get("last_failed_at"), "reason": record.get("reason"),
                "message": record.get("message")} for record in dead]
     history_note = None
     try:
-        recent = from_history(lambda q: q.list_events(flow=event_flow, limit=SAMPLE_EVENTS * 2))
+        others = tuple(name for name in pair_names() if name != pairs.DEFAULT)
+        recent = from_history(lambda q: q.list_events(flow=event_flow, limit=SAMPLE_EVENTS * 2, pair=pair,
+                                                      other_pairs=others))
     except HistoryUnavailable:
         recent, history_note = [], "the history cannot be read right now: only dead-lettered events are listed"
     seen = {item["event_id"] for item in listed}
@@ -92,7 +103,8 @@ def samples(flow: str) -> tuple[Response, int]:
                            "at": event.get("received_at"), "reason": (event.get("error") or {}).get("reason"),
                            "amount": event.get("amount_text")})
             seen.add(event["id"])
-    return jsonify({"flow": flow, "event_flow": event_flow, "samples": listed, "note": history_note}), 200
+    return jsonify({"flow": flow, "event_flow": event_flow, "pair": pair, "samples": listed,
+                    "note": history_note}), 200
 
 
 @bp.post("/edit")

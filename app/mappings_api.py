@@ -9,6 +9,11 @@ it was edited from (``base_version``): when someone published meanwhile it is re
 overwriting a change its author never saw. A refused mapping is a 422 listing every problem with its
 file, line and field. Nothing here gives a 5xx for any input; Redis away is a 503.
 
+Integration pairs (``tasks.pairs``, issue 16): each pair has its own mappings. Every route here (and the
+designer's and the tables', ``scoped_to_pair``) works for the pair the request names, ``pair`` in the query
+or the JSON body (default: the default pair; a pair the deployment does not have is a 400): its versions,
+its base files (its ``mappings_dir``), its events to preview; the history's record of a change names it.
+
 The functions are ``tasks.api``'s, like every other part of the web (STYLE.md point 1).
 """
 
@@ -16,11 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from app.api import operator_name
+from app.api import operator_name, pair_names
 from app.auth import current_user, forbidden, require_role
 from app.params import BadParameter, answers_bad_parameters, json_body, name_part, text_field, version_field
+from tasks import pairs
 from tasks.api import (
     MappingRefused,
     QueueUnavailable,
@@ -52,6 +58,42 @@ def _refused(exc: MappingRefused) -> tuple[Response, int]:
 @bp.errorhandler(QueueUnavailable)
 def _redis_away(_exc: QueueUnavailable) -> tuple[Response, int]:
     return jsonify({"error": "mapping store unavailable; try again"}), 503
+
+
+# -- the pair worked for ---------------------------------------------------------------------------------
+def request_pair() -> str:
+    """The request's ``pair`` (query, else JSON body), the default pair when it names none; ``BadParameter``
+    for a pair the deployment does not have."""
+    raw = request.args.get("pair")
+    if raw is None and request.is_json:
+        body = request.get_json(silent=True)
+        raw = body.get("pair") if isinstance(body, dict) else None
+    if raw in (None, ""):
+        return pairs.DEFAULT
+    names = pair_names()
+    if not isinstance(raw, str) or raw not in names:
+        raise BadParameter(f"pair must be one of {', '.join(names)}")
+    return raw
+
+
+def scoped_to_pair(blueprint: Blueprint, applies: Any = None) -> None:
+    """Run each request of ``blueprint`` (those ``applies(path)`` accepts) as the pair it names
+    (``pairs.current``), reset when the request ends."""
+
+    def _enter() -> None:
+        if applies is None or applies(request.path):
+            g.pair_token = pairs.current.set(request_pair())
+
+    def _leave(_exc: BaseException | None) -> None:
+        token = g.pop("pair_token", None)
+        if token is not None:
+            pairs.current.reset(token)
+
+    blueprint.before_request(_enter)
+    blueprint.teardown_request(_leave)
+
+
+scoped_to_pair(bp)
 
 
 # -- reading the request -----------------------------------------------------------------------------

@@ -12,6 +12,10 @@ CSV line, for an import) it belongs to; an unknown table is a 404; any other bad
 field; Redis away is a 503. A CSV import applies nothing: it answers the rows, for the editor to show as a
 draft. Nothing here gives a 5xx for any input.
 
+Integration pairs (``tasks.pairs``, issue 16): each pair has its own tables. Every ``/api/tables`` route works
+for the request's ``pair`` (query or JSON body; default: the default pair; unknown: a 400): that pair's
+versions, its files as deployed (its ``mappings_dir``), and a code is checked in that pair's Epicor company.
+
 The tables' modules (``tasks.mapping.table_versions``, ``table_rows``, ``table_checks``) and the switches
 (``tasks.flow_switches``) load no stage, flow or vendor patch; the Epicor connector is imported only when a
 check is asked for (``table_checks.epicor_client``), so building the receiver stays light.
@@ -20,6 +24,7 @@ check is asked for (``table_checks.epicor_client``), so building the receiver st
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import redis
@@ -27,13 +32,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api import operator_name
 from app.auth import require_role
+from app.mappings_api import scoped_to_pair
 from app.params import BadParameter, answers_bad_parameters, comment_field, json_body, version_field
-from tasks import flow_switches
+from tasks import flow_switches, pairs
 from tasks.errors import MappingError, PipelineError
 from tasks.mapping import table_checks, table_rows, table_versions
-from tasks.mapping.versions import NothingToPublish, StaleVersion, Version
+from tasks.mapping.versions import NothingToPublish, StaleVersion, Version, pair_mappings_dir
 from tasks.routing import EPICOR_EVENT_FLOWS, EVENT_FLOWS
-from tasks.settings import ConfigError, get_settings
+from tasks.settings import ConfigError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("tables_api", __name__, url_prefix="/api")
@@ -41,6 +47,8 @@ answers_bad_parameters(bp)
 MAX_COMMENT = 1000
 MAX_CSV = 500_000
 MAX_CODE_TEXT = 200
+_local = threading.local()  # each web thread's Epicor connectors of the pairs other than the default
+scoped_to_pair(bp, applies=lambda path: path.startswith("/api/tables"))  # the flows' switches are deployment-wide
 
 
 @bp.errorhandler(redis.RedisError)
@@ -82,7 +90,24 @@ def table_name(name: str) -> str:
 
 
 def mappings_dir() -> str:
-    return str(get_settings().mappings_dir)
+    """The directory of the request's pair: its tables as deployed (version 1)."""
+    return str(pair_mappings_dir())
+
+
+def epicor_client() -> Any:
+    """The Epicor connector of the request's pair, one per web thread and pair (its HTTP pool reused between
+    keystrokes): a code is checked in the company the pair posts to."""
+    pair = pairs.current.get()
+    if pair == pairs.DEFAULT:
+        return table_checks.epicor_client()
+    clients = getattr(_local, "epicor", None)
+    if clients is None:
+        clients = _local.epicor = {}
+    if pair not in clients:
+        from tasks.connectors.epicor import EpicorClient
+
+        clients[pair] = EpicorClient(pairs.settings_for(pair))
+    return clients[pair]
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -128,7 +153,7 @@ def check(name: str) -> tuple[Response, int]:
         raise BadParameter(f"key, value and reason_type must be text of at most {MAX_CODE_TEXT} characters")
     table_name(name)
     try:
-        epicor = table_checks.epicor_client()
+        epicor = epicor_client()
     except (PipelineError, ConfigError, ValueError) as exc:
         log.warning("table check: no Epicor connector (%s)", type(exc).__name__)
         return jsonify({"checked": True, "ok": None, "message": "not checked: Epicor is not configured"}), 200

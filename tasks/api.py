@@ -387,18 +387,18 @@ def _mapping_refusals() -> Iterator[None]:
 def mapping_catalogue() -> list[dict[str, Any]]:
     """Every document mapping, its current version and each version's who, when and comment."""
     from tasks.mapping import versions
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
-        return versions.catalogue(get_settings().mappings_dir)
+        return versions.catalogue(pair_mappings_dir())
 
 
 def mapping_version(flow: str, document: str, version: int | None) -> dict[str, Any]:
     """One version of one document mapping (the current one by default) with its text and diff."""
     from tasks.mapping import versions
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
-    mappings_dir = get_settings().mappings_dir
+    mappings_dir = pair_mappings_dir()
     with _mapping_refusals():
         found = versions.current(flow, document, mappings_dir) if version is None \
             else versions.version_of(flow, document, version, mappings_dir)
@@ -412,22 +412,22 @@ def preview_mapping(flow: str | None, *, event_id: str | None, sample: Any,
     """The documents an event (or sample) would post with the published mappings or ``drafts``; writes
     nothing to Epicor, Stripe or the event."""
     from tasks.mapping.preview import preview
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
         return preview(flow, event_id=event_id, sample=sample, drafts=drafts,
-                       mappings_dir=get_settings().mappings_dir).as_json()
+                       mappings_dir=pair_mappings_dir()).as_json()
 
 
 def publish_mapping(flow: str, document: str, text: str, *, who: str, comment: str,
                     base_version: int | None) -> dict[str, Any]:
     """Publish a new version of one document mapping (every worker builds with it from its next event)."""
     from tasks.mapping import versions
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
         made = versions.publish(flow, document, text, who=who, comment=comment, base_version=base_version,
-                                mappings_dir=get_settings().mappings_dir)
+                                mappings_dir=pair_mappings_dir())
     return {"flow": flow, "document": document, **made.summary(), "diff": made.diff}
 
 
@@ -435,11 +435,11 @@ def restore_mapping(flow: str, document: str, version: int, *, who: str, comment
                     base_version: int | None) -> dict[str, Any]:
     """Publish an earlier version of one document mapping again, as a new version."""
     from tasks.mapping import versions
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
         made = versions.restore(flow, document, version, who=who, comment=comment, base_version=base_version,
-                                mappings_dir=get_settings().mappings_dir)
+                                mappings_dir=pair_mappings_dir())
     return {"flow": flow, "document": document, **made.summary(), "diff": made.diff}
 
 
@@ -447,13 +447,13 @@ def restore_mapping(flow: str, document: str, version: int, *, who: str, comment
 def designer_model(flow: str, document: str) -> dict[str, Any]:
     """One document mapping as the designer edits it, with the transform registry and builders."""
     from tasks.mapping import designer
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
         from tasks.mapping.versions import check_document
 
         check_document(flow, document)
-        model = designer.document_model(flow, document, get_settings().mappings_dir)
+        model = designer.document_model(flow, document, pair_mappings_dir())
     return model | {"transforms": designer.transform_catalogue(), "builder_list": designer.builder_catalogue(),
                     "event_flow": designer.flow_of_directory(flow)}
 
@@ -461,14 +461,14 @@ def designer_model(flow: str, document: str) -> dict[str, Any]:
 def designer_sources(flow: str, builders: list[str], event_id: str | None) -> dict[str, Any]:
     """The source fields of ``flow`` with an event's values (its stored fetch) or the shipped sample's."""
     from tasks.mapping import designer
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     designer_event_flow(flow)  # an unknown flow is a 404, not a missing sample
     with _mapping_refusals():
         fetched = designer.stored_fetch(event_id) if event_id else None
         if event_id and designer.event_flow(event_id) is None:
             raise MappingRefused("unknown", f"event {event_id} was never received")
-        fields = designer.source_fields(flow, builders, fetched, get_settings().mappings_dir)
+        fields = designer.source_fields(flow, builders, fetched, pair_mappings_dir())
     return {"flow": flow, "event_id": event_id, "from_event": fetched is not None, "fields": fields}
 
 
@@ -482,10 +482,10 @@ def designer_edit(text: str, section: str, field: str, spec: dict[str, Any] | No
 
 def designer_diff(flow: str, document: str, text: str) -> dict[str, Any]:
     from tasks.mapping import designer
-    from tasks.settings import get_settings
+    from tasks.mapping.versions import pair_mappings_dir  # the current pair's (tasks.pairs)
 
     with _mapping_refusals():
-        return designer.draft_diff(flow, document, text, get_settings().mappings_dir)
+        return designer.draft_diff(flow, document, text, pair_mappings_dir())
 
 
 def event_posted(event_id: str) -> dict[str, Any]:

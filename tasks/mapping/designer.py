@@ -12,6 +12,10 @@ columns with type, length and whether required), the flow's source fields with t
 (its stored fetch output) or of the shipped samples, the transform registry with its help, and what an
 event actually posted (its post stage's input: the documents as validated, placeholders included, with the
 keys Epicor assigned). Nothing here writes anywhere.
+
+Integration pairs (``tasks.pairs``): the page edits one pair's mappings (``pairs.current``, set from the
+request's ``pair``; callers pass that pair's ``mappings_dir``), and an event of another pair is refused as
+a sample: its values and what it posted belong to another Epicor company.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from tasks import store
+from tasks import pairs, store
 from tasks.documents import DOCUMENT_KINDS
 from tasks.errors import MappingError
 from tasks.mapping import engine, shapes, versions
@@ -187,8 +191,17 @@ def _shown(value: Any) -> Any:
     return _text(value)
 
 
+def check_pair(event_id: str, event: Mapping[str, Any] | None) -> None:
+    """Refuse an event of another pair than the one being edited (``pairs.current``)."""
+    pair, editing = str((event or {}).get("pair") or pairs.DEFAULT), pairs.current.get()
+    if event is not None and pair != editing:
+        raise DesignerRefused(f"event {event_id} is of pair {pair}, not {editing}: open the designer for pair {pair}",
+                              reason="designer.pair")
+
+
 def stored_fetch(event_id: str) -> dict[str, Any] | None:
     """An event's stored fetch output (its transform stage's input), or None once it has expired."""
+    check_pair(event_id, store.get_event(event_id))
     raw = store.client().get(store.key("stage", event_id, "transform"))
     if not raw:
         return None
@@ -213,6 +226,7 @@ def posted(event_id: str) -> dict[str, Any]:
     event = store.get_event(event_id)
     if event is None:
         raise MappingError(f"event {event_id} was never received", reason="mapping.unknown")
+    check_pair(event_id, event)
     raw = store.client().get(store.key("stage", event_id, "post"))
     documents = [dict(document) for document in _posted(json.loads(raw))] if raw else []
     return {"event_id": event_id, "flow": event.get("flow"), "state": event.get("state"),

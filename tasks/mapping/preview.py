@@ -20,6 +20,11 @@ something else. A sample is one mapping directory's own input (its declared sour
 the engine directly. A flow without mapping files, or an event its flow would skip, is refused with the
 reason (never a server error).
 
+Integration pairs (``tasks.pairs``): a preview builds with the mappings and tables of the pair being
+worked for (``pairs.current``, which the console's ``pair`` or ``--pair`` sets, and ``mappings_dir``, that
+pair's directory). An event of another pair is refused with its pair named: its documents would go to
+another Epicor company, with other mappings.
+
 Every problem is returned, not the first: a draft's validation errors as ``file:line: field: message``,
 then what building or checking the documents refused.
 """
@@ -33,7 +38,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
-from tasks import store
+from tasks import pairs, store
 from tasks.documents import STRIPE_KINDS, Document
 from tasks.errors import MappingError, PermanentError
 from tasks.mapping import engine, shapes, table_versions, tables, versions
@@ -211,6 +216,10 @@ def _of_event(flow: str | None, event_id: str) -> tuple[str, Mapping[str, Any], 
                              reason="preview.flow")
     if flow and TRANSFORM_OF.get(flow) != event_flow:  # the flow itself, or a directory its transform reads
         raise PreviewRefused(f"event {event_id} is of flow {event_flow}, not {flow}", reason="preview.flow")
+    pair, working_for = str(event.get("pair") or pairs.DEFAULT), pairs.current.get()
+    if pair != working_for:  # built with one pair's mappings, it would show what another company never gets
+        raise PreviewRefused(f"event {event_id} is of pair {pair}, not {working_for}: preview it with pair {pair}",
+                             reason="preview.pair")
     stored = store.client().get(store.key("stage", event_id, "transform"))
     if stored:
         return flow or event_flow, json.loads(stored), "stage_input"

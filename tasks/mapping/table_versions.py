@@ -10,6 +10,10 @@ Policy, and why (the document mappings' rules, ``tasks.mapping.versions``, appli
   to ``tables.FILES``, or registered by the module that loads it (``tables.register_table``: issue 15's
   ``payouts.yaml``, whose loader then reads ``tables.published_text`` first), is listed, edited and versioned
   with no change here.
+* **Per integration pair** (``tasks.pairs``, issue 16): like the document mappings, each pair has its own
+  tables: the base is the file under the pair's ``mappings_dir``, the versions are kept under the pair's
+  keys (``tasks.published.key``: ``sec:pair:<pair>:tables`` for a pair other than the default), a worker
+  reads those of its event's pair (``pairs.current``), and the history record names the pair.
 * **Published versions live in Redis** (``sec:tables``: ``file:<name>`` is the current version, ``serial``
   counts publishes), so workers on every host see them; each version is kept in ``sec:tables:<name>:log``
   with who, when, comment and the diff, and recorded in the history (``mapping_change`` of
@@ -37,10 +41,19 @@ from typing import Any, cast
 import redis
 
 from history import recorder
-from tasks import published, store
+from tasks import pairs, published, store
 from tasks.errors import MappingError
 from tasks.mapping import payout_settings, tables  # noqa: F401 - payout_settings registers payouts.yaml
-from tasks.mapping.versions import BASE_VERSION, BASE_WHO, MAX_COMMENT, NothingToPublish, StaleVersion, Version, diff
+from tasks.mapping.versions import (
+    BASE_VERSION,
+    BASE_WHO,
+    MAX_COMMENT,
+    NothingToPublish,
+    StaleVersion,
+    Version,
+    diff,
+    mapping_name,
+)
 
 log = logging.getLogger(__name__)
 NOT_TABLES = frozenset({"defaults.yaml"})  # company settings, edited as a file (README, "Configuration")
@@ -61,7 +74,7 @@ def table_key() -> str:
 
 
 def log_key(name: str) -> str:
-    return store.key("tables", name, "log")
+    return published.key("tables", name, "log")
 
 
 def editable() -> list[str]:
@@ -143,8 +156,8 @@ def publish(name: str, text: str, *, who: str, comment: str, mappings_dir: str |
     if problems:
         raise TableRefused(name, problems)
     made = _commit(name, text, who, comment.strip()[:MAX_COMMENT], mappings_dir, base_version)
-    recorder.record("mapping_change", who=who, mapping=f"{FLOW}/{name}", version=str(made.version),
-                    comment=made.comment, diff=made.diff, content=made.text)
+    recorder.record("mapping_change", who=who, mapping=mapping_name(FLOW, name), version=str(made.version),
+                    comment=made.comment, diff=made.diff, content=made.text, pair=pairs.current.get())
     log.info("table version published")
     return made
 
@@ -201,24 +214,36 @@ class _Seen:
         self.checked = float("-inf")
 
 
-_seen = _Seen()
+_seen: dict[str, _Seen] = {}  # pair -> what this process read of that pair's tables
+_seen_lock = threading.Lock()
+
+
+def _seen_of(pair: str) -> _Seen:
+    found = _seen.get(pair)
+    if found is None:
+        with _seen_lock:
+            found = _seen.setdefault(pair, _Seen())
+    return found
 
 
 def published_tables() -> tuple[str, Mapping[str, str]]:
-    """(serial, {file: published text}); Redis is read at most once a second, the texts only after a publish.
-    Redis away: what was read before stands (the stage's own Redis calls will say Redis is away)."""
+    """(serial, {file: published text}) of the current pair; Redis is read at most once a second, the texts
+    only after a publish. Redis away: what was read before stands (the stage's own Redis calls will say
+    Redis is away)."""
+    pair = pairs.current.get()
+    seen = _seen_of(pair)
     serial = published.seen(table_key())  # read with the stage's first round trip: the next event sees a publish
-    with _seen.lock:
-        if serial is None and time.monotonic() - _seen.checked < READ_EVERY:
-            return _seen.serial, _seen.texts
-        if serial is not None and serial == _seen.serial:
-            return _seen.serial, _seen.texts
-        _seen.checked = time.monotonic()
+    with seen.lock:
+        if serial is None and time.monotonic() - seen.checked < READ_EVERY:
+            return seen.serial, seen.texts
+        if serial is not None and serial == seen.serial:
+            return seen.serial, seen.texts
+        seen.checked = time.monotonic()
         try:
-            _refresh()
+            _refresh(seen)
         except redis.RedisError:
             log.warning("published tables not read: Redis unavailable; the tables read before stand")
-        return _seen.serial, _seen.texts
+        return seen.serial, seen.texts
 
 
 def published_now() -> dict[str, str]:
@@ -227,13 +252,13 @@ def published_now() -> dict[str, str]:
     return {name[5:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("file:")}
 
 
-def _refresh() -> None:
+def _refresh(seen: _Seen) -> None:
     serial = str(store.client().hget(table_key(), "serial") or "0")
-    if serial == _seen.serial:
+    if serial == seen.serial:
         return
     fields = cast("dict[str, str]", store.client().hgetall(table_key()))
-    _seen.texts = {name[5:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("file:")}
-    _seen.serial = serial
+    seen.texts = {name[5:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("file:")}
+    seen.serial = serial
 
 
 def install() -> None:
@@ -243,6 +268,6 @@ def install() -> None:
 
 def forget() -> None:
     """Drop what this process read (tests; a Redis that was flushed)."""
-    with _seen.lock:
-        _seen.serial, _seen.texts, _seen.checked = "", {}, float("-inf")
+    with _seen_lock:
+        _seen.clear()
     tables.forget_current()

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates
 
+from tasks import pairs
 from tasks.errors import MappingError
 
 TEMPLATE_NAMES = frozenset({"payment_key", "charge_id", "customer_name", "email", "description"})
@@ -288,10 +289,13 @@ def load_mappings(directory: str | Path, published: Mapping[str, str] | None = N
 
 
 # -- what a worker builds with: the files, overlaid by the tables published from the console ---------------
-# ``tasks.mapping.table_versions.install`` sets this at worker start: it answers (serial, {file: text}) and
-# reads Redis at most once a second, so an event costs no round trip for its tables in steady state.
+# ``tasks.mapping.table_versions.install`` sets this at worker start: it answers (serial, {file: text}) of the
+# current integration pair (``tasks.pairs.current``) and reads Redis at most once a second, so an event
+# costs no round trip for its tables in steady state.
 published_source: Callable[[], tuple[str, Mapping[str, str]]] | None = None
-_current: dict[str, tuple[Any, Mappings]] = {}  # directory -> ((serial, file stamps), tables built with them)
+# (pair, directory) -> ((serial, file stamps), tables built with them): two pairs may share a directory but
+# not their published tables, so what one pair built is never handed to the other.
+_current: dict[tuple[str, str], tuple[Any, Mappings]] = {}
 _current_lock = threading.Lock()
 
 
@@ -300,9 +304,10 @@ def current_mappings(directory: str | Path) -> Mappings:
     A published table that no longer loads (a file it leans on changed) keeps the tables built before."""
     serial, texts = published_source() if published_source else ("", {})
     path = str(directory)
+    held_as = (pairs.current.get(), path)
     seen = (serial, _stamps(path))  # a table file edited on disk is read again too, without a restart
     with _current_lock:
-        held = _current.get(path)
+        held = _current.get(held_as)
         if held is not None and held[0] == seen:
             return held[1]
         try:
@@ -311,7 +316,7 @@ def current_mappings(directory: str | Path) -> Mappings:
             if held is None:
                 raise
             return held[1]
-        _current[path] = (seen, built)
+        _current[held_as] = (seen, built)
         return built
 
 

@@ -6,7 +6,13 @@ Policy, and why:
   document mapping from the console by *publishing* a new version of it (2, 3 …). Publishing validates the
   text exactly as the worker would load it (``engine.load_text``): a refused draft is answered with every
   error as ``file:line: field: message`` and never reaches a worker.
-* **Published versions live in Redis** (``sec:mappings:<flow>``), not on disk, because a site runs workers
+* **Per integration pair** (``tasks.pairs``, issue 16): each pair has its own mappings. Everything here
+  works for the pair being worked for (``pairs.current``: the event's in a stage, the one the console or
+  the command line names otherwise): its base is read from that pair's ``mappings_dir``, its versions are
+  kept under its keys (``tasks.published.key``), and its history records name it. A version published for
+  one pair changes nothing another pair builds.
+* **Published versions live in Redis** (``sec:mappings:<flow>``; ``sec:pair:<pair>:mappings:<flow>``
+  for a pair other than the default), not on disk, because a site runs workers
   on several hosts: a file edited on one host is not seen by the others, a Redis key is. Each version is
   kept (``sec:mappings:<flow>:<document>:log``) with who, when, comment and the diff from the one before,
   and is recorded in the history (``mapping_change``), so any earlier version can be restored, as a new
@@ -35,7 +41,7 @@ from typing import Any, cast
 import redis
 
 from history import recorder
-from tasks import published, store
+from tasks import pairs, published, store
 from tasks.errors import MappingError
 from tasks.mapping import engine, shapes
 
@@ -81,7 +87,20 @@ def flow_key(flow: str) -> str:
 
 
 def log_key(flow: str, document: str) -> str:
-    return store.key("mappings", flow, document, "log")
+    return published.key("mappings", flow, document, "log")
+
+
+def mapping_name(flow: str, document: str) -> str:
+    """How the history names a document mapping: ``flow/document``, prefixed ``<pair>:`` for a pair other
+    than the default (as its event ids are), so a change is never taken for another pair's."""
+    pair = pairs.current.get()
+    return f"{flow}/{document}" if pair == pairs.DEFAULT else f"{pair}:{flow}/{document}"
+
+
+def pair_mappings_dir(pair: str | None = None) -> Path:
+    """The mappings directory of ``pair`` (default: the current pair): where its base versions are read.
+    ``ConfigError`` for a pair the deployment does not declare."""
+    return pairs.settings_for(pair or pairs.current.get()).mappings_dir
 
 
 def check_document(flow: str, document: str) -> None:
@@ -166,8 +185,8 @@ def publish(flow: str, document: str, text: str, *, who: str, comment: str, mapp
     if problems:
         raise engine.MappingFileError(problems)
     made = _commit(flow, document, text, who, comment.strip()[:MAX_COMMENT], mappings_dir, base_version)
-    recorder.record("mapping_change", who=who, mapping=f"{flow}/{document}", version=str(made.version),
-                    comment=made.comment, diff=made.diff, content=made.text)
+    recorder.record("mapping_change", who=who, mapping=mapping_name(flow, document), version=str(made.version),
+                    comment=made.comment, diff=made.diff, content=made.text, pair=pairs.current.get())
     log.info("mapping version published")
     return made
 
@@ -233,14 +252,15 @@ class _Published:
     versions: dict[str, int]  # document -> version number, base versions included
 
 
-_seen: dict[str, _Published] = {}
+_seen: dict[tuple[str, str], _Published] = {}  # (pair, flow) -> what this process read
 
 
 def published_for(flow: str) -> Mapping[str, str]:
-    """The published texts of ``flow`` (document -> YAML), re-read only when its serial moved. Inside a
-    stage (``recorder.working_on``) the versions built with are noted for the stage's closing round trip
-    to write to the event's record and history."""
-    seen = _seen.get(flow)
+    """The published texts of ``flow`` for the current pair (document -> YAML), re-read only when its
+    serial moved. Inside a stage (``recorder.working_on``) the versions built with are noted for the
+    stage's closing round trip to write to the event's record and history."""
+    held = (pairs.current.get(), flow)
+    seen = _seen.get(held)
     serial = published.seen(flow_key(flow))  # read with the stage's first round trip
     if serial is None:  # outside a stage (a preview, the command line): ask
         serial = str(store.client().hget(flow_key(flow), "serial") or "0")
@@ -248,7 +268,7 @@ def published_for(flow: str) -> Mapping[str, str]:
         fields = cast("dict[str, str]", store.client().hgetall(flow_key(flow)))
         texts = {name[4:]: json.loads(raw)["text"] for name, raw in fields.items() if name.startswith("doc:")}
         versions = {**base_versions(flow), **json.loads(fields.get("versions") or "{}")}
-        seen = _seen[flow] = _Published(str(fields.get("serial") or "0"), texts, versions)
+        seen = _seen[held] = _Published(str(fields.get("serial") or "0"), texts, versions)
     recorder.note(mapping_version=seen.versions)
     return seen.texts
 

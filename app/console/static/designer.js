@@ -7,7 +7,7 @@
   "use strict";
 
   var root, state = {
-    flow: "", document: "", model: null, yaml: "", liveYaml: "", baseVersion: null, sections: [],
+    pair: "default", flow: "", document: "", model: null, yaml: "", liveYaml: "", baseVersion: null, sections: [],
     samples: [], sample: "", sources: [], picked: null, preview: null, transforms: {}, suggestions: {}
   };
 
@@ -33,7 +33,13 @@
     });
     return node;
   }
+  // Each integration pair has its own mappings: every call of the designer and mappings APIs names the pair.
+  function forPair(url) {
+    if (state.pair === "default" || !/^\/api\/(designer|mappings)\//.test(url + "/")) { return url; }
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "pair=" + encodeURIComponent(state.pair);
+  }
   function api(method, url, body) {
+    url = forPair(url);
     var options = { method: method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -713,8 +719,15 @@
   document.addEventListener("DOMContentLoaded", function () {
     root = $("designer");
     if (!root) { return; }
+    state.pair = root.getAttribute("data-pair") || "default";
     state.flow = root.getAttribute("data-flow");
     state.document = root.getAttribute("data-document");
+    if ($("pair")) {
+      $("pair").addEventListener("change", function () {  // another pair's mappings: load the page for it
+        window.location.assign("/console/mappings?pair=" + encodeURIComponent($("pair").value) +
+          "&flow=" + encodeURIComponent(state.flow) + "&document=" + encodeURIComponent(state.document));
+      });
+    }
     $("flow").addEventListener("change", chooseFlow);
     $("document").addEventListener("change", function () { state.document = $("document").value; loadDocument(); });
     $("sample").addEventListener("change", function () {

@@ -7,6 +7,7 @@
   if (!editor) { return; }
   var table = editor.getAttribute("data-table");
   var api = "/api/tables/" + encodeURIComponent(table);
+  var pair = editor.getAttribute("data-pair") || "default";  // each integration pair has its own tables
   var body = document.querySelector("#rows tbody");
   var DEBOUNCE_MS = 350;
 
@@ -16,7 +17,9 @@
   }
 
   function send(path, payload, contentType) {
-    return fetch(api + path, {
+    var url = api + path;
+    if (pair !== "default") { url += (url.indexOf("?") < 0 ? "?" : "&") + "pair=" + encodeURIComponent(pair); }
+    return fetch(url, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": contentType || "application/json", "X-CSRFToken": csrfToken(),
                 "Accept": "application/json"},

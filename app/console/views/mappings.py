@@ -8,6 +8,10 @@ with a comment, or restores an earlier version. The page is a shell: ``static/de
 work through ``/api/designer`` (this page's model, samples, sources) and ``/api/mappings`` (preview,
 publish, restore), so every check an API client meets applies to the page too.
 
+Integration pairs (``tasks.pairs``): each pair has its own mappings. The page edits one pair's (``?pair=``,
+default: the default pair; a select offers the others only when the deployment has more than one), and the
+script sends that pair with every call, so what is loaded, previewed and published is that pair's.
+
 Only an ``admin`` may open it (a viewer or operator gets the forbidden page): a published mapping decides
 what every following payment posts, and the samples show customers' data.
 """
@@ -18,8 +22,10 @@ from typing import Any
 
 from flask import render_template, request
 
+from app.api import pair_names
 from app.auth import require_role
 from app.console import bp
+from tasks import pairs
 from tasks.api import MappingRefused, QueueUnavailable, mapping_catalogue
 
 
@@ -38,10 +44,15 @@ def _documents() -> tuple[dict[str, list[str]], str | None]:
 @bp.get("/mappings")
 @require_role("admin")
 def mappings() -> tuple[str, int]:
-    flows, problem = _documents()
+    names = pair_names()
+    pair = request.args.get("pair", "")
+    pair = pair if pair in names else pairs.DEFAULT  # an unknown pair shows the default pair's, never another's
+    with pairs.working_for(pair):
+        flows, problem = _documents()
     flow = request.args.get("flow", "")
     flow = flow if flow in flows else next(iter(flows), "")
     document = request.args.get("document", "")
     document = document if document in flows.get(flow, []) else next(iter(flows.get(flow, [])), "")
-    chosen: dict[str, Any] = {"flow": flow, "document": document, "event_id": request.args.get("event_id", "")[:255]}
-    return render_template("console/mappings.html", flows=flows, chosen=chosen, problem=problem), 200
+    chosen: dict[str, Any] = {"flow": flow, "document": document, "event_id": request.args.get("event_id", "")[:255],
+                              "pair": pair}
+    return render_template("console/mappings.html", flows=flows, chosen=chosen, problem=problem, pairs=names), 200

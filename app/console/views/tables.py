@@ -8,6 +8,9 @@ Policy, and why:
 * **Admins edit, everyone reads.** An operator or viewer sees the rows, the versions and the CSV, without
   one input. Changes go through ``/api/tables`` (``app.tables_api``), from ``static/tables.js``: each code
   is checked in Epicor as it is typed, a publish needs a comment and names the version it was edited from.
+* **Per integration pair** (``tasks.pairs``): each pair has its own tables. The pages show one pair's
+  (``?pair=``, default: the default pair; a select offers the others only when the deployment has more than
+  one), with its files as deployed as version 1, and the editor sends that pair with every change.
 * **Always answers.** Redis away: the page says the tables cannot be read, with a 200.
 """
 
@@ -17,13 +20,15 @@ import logging
 from typing import Any
 
 import redis
-from flask import abort, render_template
+from flask import abort, render_template, request
 
+from app.api import pair_names
 from app.auth import current_user
 from app.console import bp, helpers  # noqa: F401  helpers: the ``when`` filter
+from tasks import pairs
 from tasks.errors import MappingError
 from tasks.mapping import table_checks, table_rows, table_versions
-from tasks.settings import get_settings
+from tasks.mapping.versions import pair_mappings_dir
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +38,22 @@ def _is_admin() -> bool:
     return bool(user and user.may("admin"))
 
 
+def _pair() -> tuple[str, list[str]]:
+    """The pair whose tables are shown (``?pair=``; an unknown one shows the default pair's) and every pair."""
+    names = pair_names()
+    pair = request.args.get("pair", "")
+    return (pair if pair in names else pairs.DEFAULT), names
+
+
 @bp.get("/tables")
 def tables_page() -> str:
+    pair, names = _pair()
     try:
-        listed, unavailable = table_versions.catalogue(get_settings().mappings_dir), False
+        with pairs.working_for(pair):
+            listed, unavailable = table_versions.catalogue(pair_mappings_dir()), False
     except redis.RedisError:
         listed, unavailable = [], True
-    return render_template("console/tables.html", tables=listed, unavailable=unavailable)
+    return render_template("console/tables.html", tables=listed, unavailable=unavailable, pair=pair, pairs=names)
 
 
 def checked_kinds(name: str, rows: list[dict[str, Any]]) -> dict[str, str]:
@@ -51,14 +65,18 @@ def checked_kinds(name: str, rows: list[dict[str, Any]]) -> dict[str, str]:
 def table_page(name: str) -> str | tuple[str, int]:
     if name not in table_versions.editable():
         abort(404)
+    pair, names = _pair()
     try:
-        versions = table_versions.history_of(name, get_settings().mappings_dir)
+        with pairs.working_for(pair):
+            versions = table_versions.history_of(name, pair_mappings_dir())
     except redis.RedisError:
-        return render_template("console/table.html", name=name, unavailable=True, admin=False), 200
+        return render_template("console/table.html", name=name, unavailable=True, admin=False, pair=pair,
+                               pairs=names), 200
     except MappingError as exc:
         log.warning("table page: %s", exc.reason)
         abort(404)
     current = versions[-1]
     rows = table_rows.rows_of(current.text)
     return render_template("console/table.html", name=name, unavailable=False, admin=_is_admin(), current=current,
-                           rows=rows, kinds=checked_kinds(name, rows), versions=list(reversed(versions)))
+                           rows=rows, kinds=checked_kinds(name, rows), versions=list(reversed(versions)),
+                           pair=pair, pairs=names)
