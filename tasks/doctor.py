@@ -20,6 +20,11 @@ Policy:
 
 Which webhook endpoint is this service's: ``--url`` or, failing that, ``PUBLIC_URL`` (the address
 Stripe reaches this service at, e.g. ``https://connector.example.com``) + ``/webhooks/stripe``.
+
+Integration pairs (``tasks.pairs``): the configuration (every pair's start-up check) and Redis are the
+deployment's and checked once; Stripe and Epicor are checked for each pair with its own key, company and
+mapping files, in a section titled by the pair (``--pair NAME``: that pair only), a pair's webhook endpoint
+being the address above + ``/<pair>``. A deployment of the one default pair prints what it always did.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tasks.settings import ConfigError, Settings, env_value, load_settings
 
 PASS, FAIL, INFO, SKIP = "pass", "fail", "info", "skip"
 WEBHOOK_PATH = "/webhooks/stripe"
+DEFAULT_PAIR = "default"  # tasks.pairs.DEFAULT, without importing the pairs before the configuration check
 
 
 @dataclass(frozen=True)
@@ -48,19 +54,21 @@ class Check:
     status: str
     detail: str
     fix: str = ""
+    pair: str = ""  # the integration pair it is about; "" for what the deployment shares
 
 
 @dataclass
 class Doctor:
-    """What the checks share: the settings, the mappings and the connectors, built once."""
+    """What the checks share: the settings, the mappings and the connectors, built once (for each pair)."""
 
     url: str | None = None
     settings: Settings | None = None
     mappings: Any = None
     results: list[Check] = field(default_factory=list)
+    pair: str = ""  # the pair whose checks run now ("" while the deployment's run, or with one pair)
 
     def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
-        self.results.append(Check(name, status, detail, fix))
+        self.results.append(Check(name, status, detail, fix, self.pair))
 
     @property
     def ok(self) -> bool:
@@ -164,11 +172,13 @@ def check_stripe(doctor: Doctor) -> None:
 
 
 def target_url(doctor: Doctor) -> str | None:
-    """This service's Stripe webhook address: ``--url``, else ``PUBLIC_URL`` + ``/webhooks/stripe``."""
-    if doctor.url:
-        return doctor.url.rstrip("/")
+    """This service's Stripe webhook address: ``--url``, else ``PUBLIC_URL`` + ``/webhooks/stripe``; a pair
+    other than the default's is that + ``/<pair>`` (``app.webhooks``)."""
     public = (env_value("PUBLIC_URL") or "").rstrip("/")
-    return public + WEBHOOK_PATH if public else None
+    base = doctor.url.rstrip("/") if doctor.url else public + WEBHOOK_PATH if public else None
+    if base is None or doctor.pair in ("", DEFAULT_PAIR):
+        return base
+    return f"{base}/{doctor.pair}"
 
 
 def handled_event_types() -> list[str]:
@@ -411,26 +421,81 @@ def _error_text(exc: Exception) -> str:
 
 # -- running and printing -----------------------------------------------------------------------------
 CHECKS: tuple[Callable[[Doctor], None], ...] = (check_configuration, check_redis, check_stripe, check_epicor)
+PAIR_CHECKS = (check_stripe, check_epicor)  # run once per pair; the others once for the deployment
 
 
-def run(url: str | None = None) -> Doctor:
-    """Every check, in order; one that crashes is reported as a failure, never stops the others."""
+def pair_names(pair: str | None) -> list[str] | None:
+    """The pairs to check one by one: ``pair``, else every pair when there are several; None for the one
+    default pair (or a PAIRS_FILE that is refused, which the configuration check reports)."""
+    from tasks.pairs import get_pairs
+
+    if pair is not None:
+        return [pair]
+    try:
+        names = get_pairs().names()
+    except ConfigError:
+        return None
+    return names if len(names) > 1 else None
+
+
+def run(url: str | None = None, pair: str | None = None) -> Doctor:
+    """Every check, in order (Stripe and Epicor once per pair when there are several, or ``pair``'s); one
+    that crashes is reported as a failure, never stops the others."""
     doctor = Doctor(url=url)
+    names = pair_names(pair)
     for check in CHECKS:
-        try:
-            check(doctor)
-        except Exception as exc:  # noqa: BLE001 - the checklist must finish and say what broke
-            doctor.add(check.__name__.removeprefix("check_").capitalize(), FAIL,
-                       f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
+        if names is None or check not in PAIR_CHECKS:
+            _run_check(doctor, check)
+    environment = (doctor.settings, doctor.mappings)  # the default pair's, read by the configuration check
+    for name in names or ():
+        _as_pair(doctor, name, environment)
+        for check in PAIR_CHECKS:
+            _run_check(doctor, check)
     return doctor
+
+
+def _run_check(doctor: Doctor, check: Callable[[Doctor], None]) -> None:
+    try:
+        check(doctor)
+    except Exception as exc:  # noqa: BLE001 - the checklist must finish and say what broke
+        doctor.add(check.__name__.removeprefix("check_").capitalize(), FAIL,
+                   f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
+
+
+def _as_pair(doctor: Doctor, name: str, environment: tuple[Settings | None, Any]) -> None:
+    """Point the checks at pair ``name``: its settings and mapping files (none when they are refused: the
+    configuration check said why, and the pair's checks say they are skipped)."""
+    from tasks.mapping.tables import load_mappings
+    from tasks.pairs import settings_for
+
+    doctor.pair = name
+    if name == DEFAULT_PAIR:
+        doctor.settings, doctor.mappings = environment
+        return
+    doctor.settings = doctor.mappings = None
+    try:
+        doctor.settings = settings_for(name)
+        doctor.mappings = load_mappings(doctor.settings.mappings_dir, _published_tables())
+    except (ConfigError, PipelineError):
+        return
 
 
 MARKS = {PASS: "pass", FAIL: "FAIL", INFO: "info", SKIP: "skip"}
 
 
+def checklist_json(doctor: Doctor) -> dict[str, Any]:
+    """The checklist for a machine; a check names its ``pair`` when it is one pair's."""
+    return {"ok": doctor.ok, "checks": [{k: v for k, v in asdict(check).items() if k != "pair" or v}
+                                        for check in doctor.results]}
+
+
 def checklist(doctor: Doctor) -> str:
     lines = ["Stripe -> Epicor pre-flight check"]
+    section = ""
     for check in doctor.results:
+        if check.pair != section:
+            section = check.pair
+            lines.append(f"Pair {section}:")
         lines.append(f"  [{MARKS[check.status]}] {check.name}: {check.detail}")
         if check.fix:
             lines.append(f"         fix: {check.fix}")
@@ -443,14 +508,29 @@ def checklist(doctor: Doctor) -> str:
                                    "the codes the mappings name; exits 1 when anything fails.")
 @click.option("--json", "as_json", is_flag=True, help="print the checklist as JSON")
 @click.option("--url", default=None, help="this service's Stripe webhook address "
-                                          "(default: PUBLIC_URL + /webhooks/stripe)")
-def doctor(as_json: bool, url: str | None) -> None:
-    result = run(url)
+                                          "(default: PUBLIC_URL + /webhooks/stripe; a pair's: + /<pair>)")
+@click.option("--pair", default=None, metavar="NAME", help="check this integration pair's Stripe and Epicor "
+                                                            "only (default: every pair, each in its section)")
+def doctor(as_json: bool, url: str | None, pair: str | None) -> None:
+    if pair is not None:
+        _known_pair(pair)
+    result = run(url, pair)
     if as_json:
-        click.echo(json.dumps({"ok": result.ok, "checks": [asdict(check) for check in result.results]}, indent=2))
+        click.echo(json.dumps(checklist_json(result), indent=2))
     else:
         click.echo(checklist(result))
     sys.exit(0 if result.ok else 1)
+
+
+def _known_pair(pair: str) -> None:
+    from tasks.pairs import get_pairs
+
+    try:
+        names = get_pairs().names()
+    except ConfigError as exc:
+        raise click.BadParameter(f"the pairs cannot be read: {exc}", param_hint="--pair") from None
+    if pair not in names:
+        raise click.BadParameter(f"no pair named {pair} (pairs: {', '.join(names)})", param_hint="--pair")
 
 
 if __name__ == "__main__":
