@@ -69,12 +69,13 @@ API_DURATION = Histogram(
 POSTED_AMOUNT = Counter(
     PREFIX + "posted_amount", "Money posted to Epicor, in the currency's major unit, by flow (a refund "
     "counts the money paid back).", ("flow", "currency"))
-# The deployment's limit is one figure shared through Redis (tasks.budget): each worker sets it whenever
-# it learns it (every lease renewal), so the most recent value of a live worker is the current one.
+# The deployment's limit is one figure per integration pair (each Epicor company has its own) shared through
+# Redis (tasks.budget): each worker sets it whenever it learns it (every lease renewal), so the most recent
+# value of a live worker is the current one.
 EPICOR_CONCURRENCY = Gauge(
-    PREFIX + "epicor_concurrency_limit", "Epicor calls allowed in flight in the whole deployment now: "
-    "EPICOR_MAX_CONCURRENCY, lowered by the adaptive back-off while Epicor is overloaded.",
-    multiprocess_mode="livemostrecent")
+    PREFIX + "epicor_concurrency_limit", "Epicor calls allowed in flight in the whole deployment now, by "
+    "integration pair: EPICOR_MAX_CONCURRENCY, lowered by the adaptive back-off while that pair's Epicor is "
+    "overloaded.", ("pair",), multiprocess_mode="livemostrecent")
 EPICOR_CONCURRENCY_MAX = Gauge(
     PREFIX + "epicor_concurrency_max", "EPICOR_MAX_CONCURRENCY as the worker processes are configured: the "
     "deployment-wide ceiling the adaptive limit climbs back to.", multiprocess_mode="livemax")
@@ -227,14 +228,14 @@ def api_request(system: str, method: str, path: str, outcome: str, seconds: floa
 @quietly
 def worker_started(epicor_concurrency: int) -> None:
     EPICOR_CONCURRENCY_MAX.set(epicor_concurrency)
-    EPICOR_CONCURRENCY.set(epicor_concurrency)  # until the worker's first lease says what it is now
+    EPICOR_CONCURRENCY.labels("default").set(epicor_concurrency)  # until its first lease says what it is now
     worker_heartbeat()
 
 
 @quietly
-def epicor_limit(current: int) -> None:
-    """The deployment's Epicor concurrency limit as this worker last learnt it (tasks.budget)."""
-    EPICOR_CONCURRENCY.set(current)
+def epicor_limit(current: int, pair: str = "default") -> None:
+    """The deployment's Epicor concurrency limit of ``pair`` as this worker last learnt it (tasks.budget)."""
+    EPICOR_CONCURRENCY.labels(label(pair)).set(current)
 
 
 @quietly

@@ -19,6 +19,7 @@ import hashlib
 import os
 import socket
 import threading
+from functools import partial
 from typing import Any
 
 from tasks.budget.permits import LocalPermits, Policy, SharedPermits
@@ -91,7 +92,7 @@ def epicor_permits(settings: Settings) -> SharedPermits | LocalPermits:
         from telemetry import metrics
 
         permits = SharedPermits(name, _worker_id(), epicor_policy(settings), _redis,
-                                on_limit=metrics.epicor_limit if name == EPICOR else None)
+                                on_limit=partial(metrics.epicor_limit, pair=settings.pair))  # the pair's gauge
         permits.start()
         return permits
     return _shared_budget(name, build)
@@ -128,10 +129,11 @@ def shutdown() -> None:
             budget.stop()
 
 
-def epicor_limit(client: Any = None) -> dict[str, int] | None:
-    """The deployment's Epicor limit as Redis holds it now: current, max, workers and permits held
-    (None before any worker leased one). For the console; one pipelined round trip."""
-    keys = SharedPermits(EPICOR, "", Policy(1, 1, 0), lambda: None).keys()
+def epicor_limit(client: Any = None, pair: str = "default") -> dict[str, int] | None:
+    """The deployment's Epicor limit of ``pair`` as Redis holds it now: current, max, workers and permits
+    held (None before any worker leased one). For the console; one pipelined round trip."""
+    name = EPICOR if pair == "default" else f"{EPICOR}:{pair}"  # epicor_name's rule
+    keys = SharedPermits(name, "", Policy(1, 1, 0), lambda: None).keys()
     pipe = (client or _redis()).pipeline(transaction=False)
     pipe.hmget(keys[3], "current", "max")
     pipe.hvals(keys[0])

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 LIMIT = 3
 ENV = {"EPICOR_MAX_CONCURRENCY": str(LIMIT), "EPICOR_LIMIT_COOLDOWN_SECONDS": "2",
        "EPICOR_LIMIT_RAISE_SECONDS": "1", "RETRY_BACKOFF_BASE": "1", "RETRY_BACKOFF_MAX": "4"}
-GAUGE = re.compile(r"^stripe_epicor_epicor_concurrency_limit (\S+)$", re.M)
+GAUGE = re.compile(r"^stripe_epicor_epicor_concurrency_limit\{pair=\"default\"\} (\S+)$", re.M)
 
 
 def start_worker(stack: Stack, name: str) -> None:
