@@ -20,6 +20,7 @@ def create_app() -> Flask:
     settings = get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json = import_module("app.params").RequestJson(app)  # a too deeply nested JSON body is a 400, not a 500
     from history import db as history_db
 
     history_db.migrate_quietly()  # the history's tables before the console reads them; never fatal

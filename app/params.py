@@ -11,8 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 MAX_NAME = 60  # a flow, document or table name
+
+
+class RequestJson(DefaultJSONProvider):
+    """Flask's JSON, with a body nested deeper than the parser recurses read as invalid JSON (a ``ValueError``):
+    ``get_json(silent=True)`` then gives None and ``get_json()`` a 400, as for any other unreadable body, where
+    the ``RecursionError`` would otherwise escape every check as a 500. Set for the whole app (``create_app``),
+    so every reader of a request's JSON is covered, whichever blueprint it is in."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 class BadParameter(ValueError):
