@@ -166,3 +166,45 @@ def test_the_wrong_pairs_secret_and_a_stranger_account_are_refused(pairs: Pairs)
     assert stranger.status_code == 400 and "no pair lists" in stranger.json()["error"]
     assert pairs.deliver(event, "/webhooks/stripe/apac", EMEA_SECRET).status_code == 404
     assert pairs.harness.event(f"emea:{event['id']}").get("state") is None
+
+
+def test_a_mapping_published_for_a_pair_reaches_its_next_payment_and_not_the_others(pairs: Pairs):
+    """Issue 16 point 4: each pair has its own mappings. A sales order mapping published over the API for
+    ``emea`` is what emea's next payment is posted with; the default pair's next payment keeps the file."""
+    from app.console.users import user_line, write_user
+
+    write_user(pairs.stack.console_users_path, "pairs-admin", user_line("pairs-admin", "pairs-admin-pw", "admin",
+                                                                       rounds=4))
+    admin = requests.Session()
+    admin.auth = ("pairs-admin", "pairs-admin-pw")
+    api = f"{pairs.stack.web_url}/api/mappings/order_to_cash/sales_order"
+    wait_for(lambda: admin.get(f"{api}?pair=emea", timeout=10).ok, 15,
+             "the admin user (the web reads the users file on change)")
+    live = admin.get(f"{api}?pair=emea", timeout=10).json()
+    text = live["text"].replace("PONum: {from: charge.id}", "PONum: {from: charge.description, transforms: "
+                                "[{name: truncate, length: 50}]}")
+    made = admin.post(f"{api}/publish", timeout=10, json={"pair": "emea", "yaml": text, "base_version": live["version"],
+                                                          "comment": "EMEA: PO number from the description"})
+    assert made.status_code == 201, made.text
+    assert admin.get(api, timeout=10).json()["version"] == 1  # the default pair's: untouched
+
+    def pay(sandbox: str, path: str, secret: str, description: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        response = pairs.http.post(f"{sandbox}/_sandbox/stripe/payments", timeout=10, json={
+            "amount": 2500, "currency": "usd", "description": description,
+            "customer": {"name": "Pair Mappings Ltd", "email": "ap@pair-mappings.example"}})
+        response.raise_for_status()
+        payment = response.json()
+        ids = [pairs.deliver(event, path, secret).json()["event_id"] for event in payment["events"]]
+        records = pairs.harness.wait(*ids, timeout=90)
+        assert {record["state"] for record in records} == {"done"}, [r.get("last_error") for r in records]
+        intent = payment["payment_intent"]["id"]
+        order = next(row for row in pairs.epicor(sandbox)["SalesOrders"] if row["IntExternalKey"] == intent)
+        built = next(r for r in records if "sales_order" in (r.get("mapping_version") or {}))
+        return payment, {**order, "mapping_version": built["mapping_version"]}
+
+    emea_payment, emea_order = pay(pairs.emea_sandbox, "/webhooks/stripe/emea", EMEA_SECRET, "EMEA order 88")
+    home_payment, home_order = pay(pairs.stack.sandbox_url, "/webhooks/stripe", DEMO_SECRET, "Home order 88")
+    assert emea_order["PONum"] == "EMEA order 88"
+    assert emea_order["mapping_version"]["sales_order"] == made.json()["version"]
+    assert home_order["PONum"] == home_payment["charge"]["id"]  # the file's mapping, not emea's version
+    assert home_order["mapping_version"]["sales_order"] == 1
