@@ -320,5 +320,21 @@ def mapping_changes() -> tuple[Response, int]:
 # -- payouts (one report: app.payouts) --------------------------------------------------------------
 @bp.get("/payouts")
 def payouts() -> tuple[Response, int]:
-    reports = payout_reports(limit_arg(default=50, most=200))
+    """The latest reports of every pair, or of ``?pair=`` (400 for a pair the deployment does not have)."""
+    limit = limit_arg(default=50, most=200)
+    pair, _ = pair_arg()
+    reports = pairs_payout_reports(pair, limit)
     return jsonify({"payouts": reports, "count": len(reports)}), 200
+
+
+def pairs_payout_reports(pair: str | None, limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` payout reports of ``pair``, or of every pair (each pair keeps its own reports:
+    ``tasks.store.key``), each naming its ``pair``, newest arrival first."""
+    from tasks.pairs import working_for
+
+    found: list[dict[str, Any]] = []
+    for name in [pair] if pair else pair_names():
+        with working_for(name):
+            found += [{**report, "pair": name} for report in payout_reports(limit)]
+    found.sort(key=lambda report: float(report.get("arrival_date") or report.get("checked_at") or 0), reverse=True)
+    return found[:limit]

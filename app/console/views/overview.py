@@ -14,6 +14,10 @@ Policy, and why:
 - **Always answers.** A part that cannot be read (Redis away, the history database away) shows so on
   its own tile or table; the page itself is still a 200.
 - **Readable without the charts.** Every chart has its numbers in a table next to it.
+- **Integration pairs** (``tasks.pairs``). With more than one pair the page offers a pair filter
+  (``?pair=``) and shows the Epicor concurrency limit of each pair (each Epicor company has its own); a
+  chosen pair narrows the limit and dead-letter tiles to that pair. The history figures and the other
+  tiles (queues, workers, beat) are the deployment's, shared by every pair, and the page says so.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from flask import Response, jsonify, render_template, request
 
+from app.api import pair_names
 from app.console import bp
 from tasks.api import QueueUnavailable, live_figures, ping, workers_alive
 
@@ -72,6 +77,12 @@ def forget_stats() -> None:
 def chosen_window() -> str:
     window = request.args.get("window", DEFAULT_WINDOW)
     return window if window in WINDOWS else DEFAULT_WINDOW
+
+
+def chosen_pair(pairs: list[str]) -> str | None:
+    """``?pair=`` when it names one of the deployment's pairs; None (every pair) otherwise."""
+    pair = request.args.get("pair")
+    return pair if pair in pairs else None
 
 
 # -- health tiles --------------------------------------------------------------------------------
@@ -140,25 +151,46 @@ def workers_tile() -> dict[str, str]:
     return tile("Workers", "ok", f"{len(names)} answering", ", ".join(names))
 
 
-def epicor_limit_tile() -> dict[str, str]:
-    """The deployment's Epicor concurrency limit (``tasks.budget``): below its maximum while the
-    adaptive back-off holds calls back from an overloaded Epicor."""
+def epicor_limit_tile(pair: str = "default", titled: bool = False) -> dict[str, str]:
+    """The deployment's Epicor concurrency limit of ``pair`` (``tasks.budget``): below its maximum while
+    the adaptive back-off holds calls back from an overloaded Epicor. ``titled``: named by its pair."""
     from tasks import budget
 
+    name = f"Epicor limit ({pair})" if titled else "Epicor limit"
     try:
-        limit = budget.epicor_limit()
+        limit = budget.epicor_limit(pair=pair)
     except Exception:  # noqa: BLE001 - Redis away: the Redis tile says so
-        return tile("Epicor limit", "unknown", "not known", "Redis could not be read")
+        return tile(name, "unknown", "not known", "Redis could not be read")
     if limit is None:
-        return tile("Epicor limit", "unknown", "not set yet", "no worker has leased an Epicor call permit")
+        return tile(name, "unknown", "not set yet", "no worker has leased an Epicor call permit")
     detail = f"calls in flight allowed; {limit['held']} leased by {limit['workers']} worker processes"
     if limit["current"] < limit["max"]:
-        return tile("Epicor limit", "warn", f"{limit['current']} of {limit['max']}",
+        return tile(name, "warn", f"{limit['current']} of {limit['max']}",
                     "lowered: Epicor refused, slowed down or timed out; rising by one per quiet interval; " + detail)
-    return tile("Epicor limit", "ok", f"{limit['current']} of {limit['max']}", detail)
+    return tile(name, "ok", f"{limit['current']} of {limit['max']}", detail)
 
 
-def health_tiles(now: float) -> list[dict[str, str]]:
+def limit_tiles(pairs: list[str], pair: str | None) -> list[dict[str, str]]:
+    """The chosen pair's Epicor limit, else each pair's (one tile, as before, for a single-pair service)."""
+    if pair is not None:
+        return [epicor_limit_tile(pair, titled=True)]
+    return [epicor_limit_tile(name, titled=len(pairs) > 1) for name in pairs]
+
+
+def pair_dead_letters_tile(pair: str) -> dict[str, str]:
+    """The dead letters of one pair (a record written before pairs existed is the default pair's)."""
+    from tasks import dlq
+
+    try:
+        dead = sum((record.get("pair") or "default") == pair for record in dlq.list_records())
+    except Exception:  # noqa: BLE001 - Redis away: the Redis tile says so
+        return tile(f"Dead letters ({pair})", "unknown", "not known", "Redis could not be read")
+    return tile(f"Dead letters ({pair})", "ok" if dead == 0 else "warn", str(dead),
+                "nothing to repair" if dead == 0 else "events that need an operator",
+                link=f"/console/failures?pair={pair}")
+
+
+def health_tiles(now: float, pairs: list[str] | None = None, pair: str | None = None) -> list[dict[str, str]]:
     receiver = tile("Receiver", "ok", "answering", f"this web process (pid {os.getpid()})")
     if not ping():
         unknown = [tile(name, "unknown", "not known", "Redis is unreachable")
@@ -169,11 +201,13 @@ def health_tiles(now: float) -> list[dict[str, str]]:
         figures = live_figures()
     except QueueUnavailable:
         return [receiver, tile("Redis", "down", "unreachable", "Redis stopped answering")]
+    queues = queue_tiles(figures, now)
+    if pair is not None:  # that pair's dead letters beside the deployment's
+        queues.insert(2, pair_dead_letters_tile(pair))
     return [receiver, tile("Redis", "ok", "reachable"), workers_tile(),
             beat_tile(figures.get("periodic", {}), figures.get("periodic_every", {}), now),
-            system_tile("Epicor", figures.get("epicor", {}), now), epicor_limit_tile(),
-            system_tile("Stripe", figures.get("stripe", {}), now),
-            *queue_tiles(figures, now)]
+            system_tile("Epicor", figures.get("epicor", {}), now), *limit_tiles(pairs or ["default"], pair),
+            system_tile("Stripe", figures.get("stripe", {}), now), *queues]
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -260,9 +294,12 @@ def _epoch(value: Any) -> float:
 # -- routes --------------------------------------------------------------------------------------
 def live_context() -> dict[str, Any]:
     window, now = chosen_window(), time.time()
+    pairs = pair_names()  # the pair filter is offered only when the deployment has several
+    pair = chosen_pair(pairs)
     stats = history_stats(window)
-    return {"tiles": health_tiles(now), "window": window, "windows": WINDOWS,
-            "figures": figures_of(stats) if stats is not None else None, "updated": iso(now)}
+    return {"tiles": health_tiles(now, pairs, pair), "window": window, "windows": WINDOWS,
+            "figures": figures_of(stats) if stats is not None else None, "updated": iso(now),
+            "pairs": pairs, "pair": pair}
 
 
 def tables_context() -> dict[str, Any]:

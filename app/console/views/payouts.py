@@ -8,6 +8,10 @@ adjustment and the transfer with their TranNum, or the journal; the reversal of 
 reports are what the ``payout.paid`` flow and beat's recheck stored (``tasks.api``); these pages only
 read them. Amounts are exact decimal text made from Stripe's minor units. Redis away: the page says so,
 with a 200 (the console stays usable).
+
+Integration pairs (``tasks.pairs``): each pair keeps its own reports. The list shows every pair's, with a
+Pair column and a pair filter (``?pair=``) when the deployment has more than one pair; a report's page and
+its CSV are the pair's named by ``?pair=`` (the default pair's without it).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 
+from app.api import pair_names, pairs_payout_reports
 from app.console import bp, helpers  # noqa: F401  helpers: the stripe_url template global
-from tasks.api import QueueUnavailable, money_text, payout_report, payout_reports
+from tasks.api import QueueUnavailable, money_text, payout_report
+from tasks.pairs import DEFAULT, working_for
 
 LIST_LIMIT = 200
 MAX_ID_LENGTH = 255
@@ -40,7 +46,8 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             "unmatched": len(report.get("unmatched") or []), "arrival": day_text(report.get("arrival_date")),
             "checked": time_text(report.get("checked_at")), "transactions": report.get("transaction_count", 0),
             "matched": report.get("matched_count", 0),
-            "posting": str((report.get("reversal") or report.get("posting") or {}).get("status") or "")}
+            "posting": str((report.get("reversal") or report.get("posting") or {}).get("status") or ""),
+            "pair": report.get("pair") or DEFAULT}
 
 
 def transaction_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,25 +85,37 @@ def posting_view(posting: dict[str, Any] | None) -> dict[str, Any] | None:
             "at": time_text(posting.get("at")), "documents": posting_rows(posting)}
 
 
+def chosen_pair(pairs: list[str]) -> str | None:
+    """``?pair=`` when it names one of the deployment's pairs; None (every pair) otherwise."""
+    pair = request.args.get("pair")
+    return pair if pair in pairs else None
+
+
 @bp.get("/payouts")
 def payouts() -> str:
+    pairs = pair_names()  # the pair filter and column are offered only when the deployment has several
+    pair = chosen_pair(pairs)
     try:
-        reports, unavailable = [summary(report) for report in payout_reports(LIST_LIMIT)], False
+        reports, unavailable = [summary(report) for report in pairs_payout_reports(pair, LIST_LIMIT)], False
     except QueueUnavailable:
         reports, unavailable = [], True
-    return render_template("console/payouts.html", reports=reports, unavailable=unavailable)
+    return render_template("console/payouts.html", reports=reports, unavailable=unavailable, pairs=pairs,
+                           pair=pair)
 
 
 @bp.get("/payouts/<payout_id>")
 def payout(payout_id: str) -> str | tuple[str, int]:
     if len(payout_id) > MAX_ID_LENGTH:
         abort(404)
+    pair = chosen_pair(pair_names()) or DEFAULT
     try:
-        report = payout_report(payout_id)
+        with working_for(pair):  # the report is the pair's
+            report = payout_report(payout_id)
     except QueueUnavailable:
         return render_template("console/payout.html", payout_id=payout_id, report=None, unavailable=True)
     if report is None:
         return render_template("console/payout.html", payout_id=payout_id, report=None, unavailable=False), 404
+    report = {**report, "pair": pair}
     return render_template("console/payout.html", payout_id=payout_id, unavailable=False, report=summary(report),
                            totals=report.get("totals") or {}, total_names=TOTAL_NAMES,
                            other_currencies=[code.upper() for code in report.get("other_currencies") or []],
