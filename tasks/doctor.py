@@ -466,7 +466,7 @@ def _as_pair(doctor: Doctor, name: str, environment: tuple[Settings | None, Any]
     """Point the checks at pair ``name``: its settings and mapping files (none when they are refused: the
     configuration check said why, and the pair's checks say they are skipped)."""
     from tasks.mapping.tables import load_mappings
-    from tasks.pairs import settings_for
+    from tasks.pairs import settings_for, working_for
 
     doctor.pair = name
     if name == DEFAULT_PAIR:
@@ -475,7 +475,8 @@ def _as_pair(doctor: Doctor, name: str, environment: tuple[Settings | None, Any]
     doctor.settings = doctor.mappings = None
     try:
         doctor.settings = settings_for(name)
-        doctor.mappings = load_mappings(doctor.settings.mappings_dir, _published_tables())
+        with working_for(name):  # the lookup tables published for this pair, what its workers build with
+            doctor.mappings = load_mappings(doctor.settings.mappings_dir, _published_tables())
     except (ConfigError, PipelineError):
         return
 

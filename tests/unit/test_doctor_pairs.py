@@ -77,3 +77,10 @@ def test_a_pair_whose_settings_are_refused_is_skipped_not_crashed(two_pairs, mon
     monkeypatch.setattr(doc, "CHECKS", (doc.check_stripe,))
     result = doc.run(HOOK, "emea")
     assert [(c.pair, c.name, c.status) for c in result.results] == [("emea", "Stripe", doc.SKIP)]
+
+
+def test_a_pairs_codes_are_read_from_the_tables_published_for_it(two_pairs, monkeypatch):
+    seen = []
+    monkeypatch.setattr(doc, "_published_tables", lambda: seen.append(pairs.current.get()) or {})
+    doc.run(HOOK, "emea")
+    assert seen == ["emea"]
