@@ -33,9 +33,23 @@ class RowProblem(ValueError):
         self.problems = problems
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit dates (as ``payout_settings`` reads its file): a GL account written ``1010-00-00``
+    is text, where the date resolver raised ValueError (month 0) and the table's page answered 500."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader) if text.strip() else {}  # noqa: S506 - a SafeLoader
+
+
 def rows_of(text: str) -> list[dict[str, Any]]:
     """Every leaf of a table's YAML, in file order, as ``{"key": dotted path, "value": value}``."""
-    found = yaml.safe_load(text) if text.strip() else {}
+    found = _load(text)
     return list(_leaves(found if isinstance(found, dict) else {}, ""))
 
 
@@ -55,7 +69,7 @@ def text_of(rows: list[dict[str, Any]], like: str) -> str:
     problems += _clashes(rows)
     if problems:
         raise RowProblem(problems)
-    before = yaml.safe_load(like) if like.strip() else {}
+    before = _load(like)
     before = before if isinstance(before, dict) else {}
     table: dict[str, Any] = _empty_sections(before)
     for row in rows:
