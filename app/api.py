@@ -242,7 +242,8 @@ def stats() -> tuple[Response, int]:
     window = text_arg("window") or "24h"
     if window not in WINDOWS:
         raise BadParameter("window must be one of 1h, 24h, 30d")
-    return jsonify({"window": window, **from_history(lambda h: h.stats(window))}), 200
+    pair, _ = pair_arg()  # one integration pair's figures; every pair's together without it
+    return jsonify({"window": window, **from_history(lambda h: h.stats(window, pair=pair))}), 200
 
 
 # -- dead letters ----------------------------------------------------------------------------------

@@ -8,11 +8,15 @@ Search is by index, never by scan: every Stripe id an event touched and every Ep
 is a row of ``history_refs`` (``ref`` → event id); documents keep their Epicor numbers in columns
 of their own. The overview reads the rollup tables, written in the same transaction as the events, so
 its 30-day figures cost a few thousand rows whatever the number of events.
+
+Integration pairs (``tasks.pairs``): an event's row names its pair and every rollup row is one pair's
+(``pair``, part of the key; 0004), so the overview narrows its figures to a pair by an index on the pair
+and the time. Rows written before pairs existed are the pair ``default``'s.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -43,6 +47,7 @@ class Event(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     epicor_keys: Mapped[str | None] = mapped_column(Text)  # JSON
     mapping_version: Mapped[str | None] = mapped_column(Text)  # JSON {document: version} it was built with (0003)
+    pair: Mapped[str | None] = mapped_column(String(32))  # its integration pair; None: the default pair (0004)
     __table_args__ = (
         Index("ix_history_events_received", "received_at"),
         Index("ix_history_events_state", "state", "received_at"),
@@ -142,6 +147,15 @@ class MappingChange(Base):
 
 
 # -- rollups: written with the events, read by the overview ------------------------------------
+DEFAULT_PAIR = "default"
+
+
+def pair_column() -> Mapped[str]:
+    """A rollup row's integration pair: the last part of its key, so a range on the time still reads the
+    primary key, and rows written before pairs existed are the default pair's."""
+    return mapped_column(String(32), primary_key=True, server_default=text(f"'{DEFAULT_PAIR}'"))
+
+
 class MinuteCount(Base):
     """Events finished per minute, by flow and outcome (done, dead, ignored)."""
 
@@ -149,7 +163,9 @@ class MinuteCount(Base):
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     flow: Mapped[str] = mapped_column(String(60), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    pair: Mapped[str] = pair_column()
     n: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_history_rollup_minute_pair", "pair", "minute"),)
 
 
 class LatencyBucket(Base):
@@ -158,7 +174,9 @@ class LatencyBucket(Base):
     __tablename__ = "history_rollup_latency"
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair: Mapped[str] = pair_column()
     n: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_history_rollup_latency_pair", "pair", "hour"),)
 
 
 class DayAmount(Base):
@@ -168,8 +186,10 @@ class DayAmount(Base):
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     flow: Mapped[str] = mapped_column(String(60), primary_key=True)
+    pair: Mapped[str] = pair_column()
     amount: Mapped[int] = mapped_column(BigInteger, default=0)
     n: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_history_rollup_amount_pair", "pair", "day"),)
 
 
 class HourErrors(Base):
@@ -178,4 +198,6 @@ class HourErrors(Base):
     __tablename__ = "history_rollup_errors"
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(String(120), primary_key=True)
+    pair: Mapped[str] = pair_column()
     n: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_history_rollup_errors_pair", "pair", "hour"),)

@@ -8,8 +8,9 @@ rollups, never a scan of the events, so it answers in milliseconds over millions
   ``po_`` …) through ``history_refs``; a number through the documents' Epicor number columns and the
   refs ``CustNum:n``, ``OrderNum:n``, ``InvoiceNum:n``, ``HeadNum:n``; a cash group id or an external
   reference through the documents.
-- ``stats(window)``: the rollup tables (per-minute outcomes, per-hour latency histograms, per-day
-  amounts, per-hour Epicor errors).
+- ``stats(window, pair=None)``: the rollup tables (per-minute outcomes, per-hour latency histograms, per-day
+  amounts, per-hour Epicor errors), every integration pair's together or one pair's (each rollup row is one
+  pair's, read by the index on the pair and the time).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
@@ -38,6 +39,7 @@ from history.models import (
     Writeback,
 )
 
+OfRows = TypeVar("OfRows", bound=Select[*tuple[Any, ...]])
 WINDOWS = {"1h": 3600, "24h": 86400, "30d": 30 * 86400}
 MAX_LIMIT = 500
 # Stripe's minor units (tasks/mapping/currency.py keeps the same tables for the postings).
@@ -219,35 +221,42 @@ def mapping_changes(mapping: str | None = None, limit: int = 100) -> list[dict[s
 
 
 # -- stats -----------------------------------------------------------------------------------------
-def stats(window: str = "24h", now: float | None = None) -> dict[str, Any]:
+def stats(window: str = "24h", now: float | None = None, pair: str | None = None) -> dict[str, Any]:
     """Counts by flow and outcome, latency p50/p95 (seconds), net amounts per currency, events per
-    minute (per hour for 30d) by outcome, amounts per day, Epicor errors by reason, over ``window``."""
+    minute (per hour for 30d) by outcome, amounts per day, Epicor errors by reason, over ``window``;
+    ``pair``: one integration pair's only (``pair`` in the answer; absent, every pair's together)."""
     span = WINDOWS.get(window)
     if span is None:
         raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
     since = (now or time.time()) - span
     with _connect() as connection:
-        return {"window": window, "since": iso(since), "counts": _counts(connection, since),
-                "latency": _latency(connection, since), **_amounts(connection, since),
-                "per_minute": _per_minute(connection, since, 3600 if window == "30d" else 60),
-                "epicor_errors": _errors(connection, since)}
+        return {"window": window, "since": iso(since), **({"pair": pair} if pair else {}),
+                "counts": _counts(connection, since, pair), "latency": _latency(connection, since, pair),
+                **_amounts(connection, since, pair),
+                "per_minute": _per_minute(connection, since, 3600 if window == "30d" else 60, pair),
+                "epicor_errors": _errors(connection, since, pair)}
 
 
-def _counts(connection: Connection, since: float) -> dict[str, dict[str, int]]:
+def _of_pair(query: OfRows, model: Any, pair: str | None) -> OfRows:
+    """``query`` narrowed to one pair's rollup rows (``pair`` None: every pair's)."""
+    return query.where(model.pair == pair) if pair else query
+
+
+def _counts(connection: Connection, since: float, pair: str | None = None) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     query = (select(MinuteCount.flow, MinuteCount.outcome, func.sum(MinuteCount.n))
              .where(MinuteCount.minute >= int(since // 60 * 60)).group_by(MinuteCount.flow, MinuteCount.outcome))
-    for flow, outcome, n in connection.execute(query):
+    for flow, outcome, n in connection.execute(_of_pair(query, MinuteCount, pair)):
         if n:
             counts.setdefault(flow, {})[outcome] = int(n)
     return counts
 
 
-def _latency(connection: Connection, since: float) -> dict[str, float | None]:
+def _latency(connection: Connection, since: float, pair: str | None = None) -> dict[str, float | None]:
     query = (select(LatencyBucket.bucket, func.sum(LatencyBucket.n))
              .where(LatencyBucket.hour >= int(since // 3600 * 3600))
              .group_by(LatencyBucket.bucket).order_by(LatencyBucket.bucket))
-    histogram = [(int(bucket), int(n)) for bucket, n in connection.execute(query) if n]
+    histogram = [(int(bucket), int(n)) for bucket, n in connection.execute(_of_pair(query, LatencyBucket, pair)) if n]
     return {"p50": _percentile(histogram, 0.50), "p95": _percentile(histogram, 0.95),
             "n": sum(n for _, n in histogram)}
 
@@ -264,13 +273,13 @@ def _percentile(histogram: list[tuple[int, int]], fraction: float) -> float | No
     return round(writer.bucket_seconds(histogram[-1][0]), 3)
 
 
-def _amounts(connection: Connection, since: float) -> dict[str, Any]:
+def _amounts(connection: Connection, since: float, pair: str | None = None) -> dict[str, Any]:
     query = (select(DayAmount.day, DayAmount.currency, func.sum(DayAmount.amount))
              .where(DayAmount.day >= int(since // 86400 * 86400))
              .group_by(DayAmount.day, DayAmount.currency).order_by(DayAmount.day, DayAmount.currency))
     totals: dict[str, int] = {}
     per_day = []
-    for day, currency, amount in connection.execute(query):
+    for day, currency, amount in connection.execute(_of_pair(query, DayAmount, pair)):
         totals[currency] = totals.get(currency, 0) + int(amount)
         per_day.append({"day": (iso(day) or "")[:10], "currency": currency,
                         "amount": money_text(int(amount), currency)})
@@ -278,16 +287,16 @@ def _amounts(connection: Connection, since: float) -> dict[str, Any]:
             "per_day": per_day}
 
 
-def _per_minute(connection: Connection, since: float, step: int) -> list[dict[str, Any]]:
+def _per_minute(connection: Connection, since: float, step: int, pair: str | None = None) -> list[dict[str, Any]]:
     start = int(since // 60 * 60)
     slot = (MinuteCount.minute - MinuteCount.minute % step) if step != 60 else MinuteCount.minute
     query = (select(slot.label("slot"), MinuteCount.outcome, func.sum(MinuteCount.n))
              .where(MinuteCount.minute >= start).group_by("slot", MinuteCount.outcome).order_by("slot"))
     return [{"minute": iso(minute), "outcome": outcome, "n": int(n)}
-            for minute, outcome, n in connection.execute(query) if n]
+            for minute, outcome, n in connection.execute(_of_pair(query, MinuteCount, pair)) if n]
 
 
-def _errors(connection: Connection, since: float) -> dict[str, int]:
+def _errors(connection: Connection, since: float, pair: str | None = None) -> dict[str, int]:
     query = (select(HourErrors.reason, func.sum(HourErrors.n)).where(HourErrors.hour >= int(since // 3600 * 3600))
              .group_by(HourErrors.reason))
-    return {reason: int(n) for reason, n in connection.execute(query) if n}
+    return {reason: int(n) for reason, n in connection.execute(_of_pair(query, HourErrors, pair)) if n}

@@ -6,6 +6,10 @@ is already in the timeline was written before (the drainer died between commit a
 the stream) and is skipped whole, rollups included; every other table takes its rows with
 "insert, or nothing when it is there". Rollups change only when an event's *outcome* changes
 (received → done, dead → done after a replay), so a duplicate delivery never counts twice.
+
+Each rollup row is one integration pair's: the pair the event's received record names (``tasks.store``
+writes it; a record without one, written before pairs existed, is the default pair's), kept on the
+event's row so its later records count under the same pair.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from history import extract
 from history.models import (
+    DEFAULT_PAIR,
     DayAmount,
     Document,
     Event,
@@ -69,11 +74,12 @@ class Batch:
         self.refs: set[tuple[str, str]] = set()
         self.documents: list[dict[str, Any]] = []
         self.plain: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        self.minutes: Counter[tuple[int, str, str]] = Counter()
-        self.latency: Counter[tuple[int, int]] = Counter()
-        self.amounts: Counter[tuple[int, str, str]] = Counter()
-        self.amount_counts: Counter[tuple[int, str, str]] = Counter()
-        self.errors: Counter[tuple[int, str]] = Counter()
+        # keys end with the event's integration pair (the rollup tables' last key column)
+        self.minutes: Counter[tuple[int, str, str, str]] = Counter()
+        self.latency: Counter[tuple[int, int, str]] = Counter()
+        self.amounts: Counter[tuple[int, str, str, str]] = Counter()
+        self.amount_counts: Counter[tuple[int, str, str, str]] = Counter()
+        self.errors: Counter[tuple[int, str, str]] = Counter()
 
     # -- reading what is there -------------------------------------------------------------------
     def load(self, records: list[dict[str, Any]]) -> set[str]:
@@ -124,6 +130,8 @@ class Batch:
         for name in ("type", "flow", "source", "object_id", "payment", "currency"):
             if record.get(name):
                 row[name] = str(record[name])[:255]
+        if record.get("pair"):
+            row["pair"] = str(record["pair"])[:32]
         if record.get("amount") is not None:
             row["amount"] = int(record["amount"])
         if record.get("state") == "received" or (record.get("state") == "ignored" and record.get("type")):
@@ -157,22 +165,22 @@ class Batch:
         if error:
             row["error_reason"], row["error_message"] = _text(error.get("reason")), error.get("message")
             if str(error.get("reason") or "").startswith("epicor."):
-                self.errors[(_hour(at), str(error["reason"])[:120])] += 1
+                self.errors[(_hour(at), str(error["reason"])[:120], _pair(row))] += 1
         elif state == "done":
             row["error_reason"] = row["error_message"] = None
         if state in FINISHED and state != row["outcome"]:
             self._finish(row, state, at)
 
     def _finish(self, row: dict[str, Any], outcome: str, at: float) -> None:
-        flow = row["flow"] or "unknown"
+        flow, pair = row["flow"] or "unknown", _pair(row)
         if row["outcome"]:
-            self.minutes[(_minute(row["finished_at"] or at), flow, row["outcome"])] -= 1
-        self.minutes[(_minute(at), flow, outcome)] += 1
+            self.minutes[(_minute(row["finished_at"] or at), flow, row["outcome"], pair)] -= 1
+        self.minutes[(_minute(at), flow, outcome, pair)] += 1
         if outcome == "done":
-            self.latency[(_hour(at), latency_bucket(at - (row["received_at"] or at)))] += 1
+            self.latency[(_hour(at), latency_bucket(at - (row["received_at"] or at)), pair)] += 1
             if row["amount"] is not None and row["currency"]:
-                self.amounts[(_day(at), row["currency"], flow)] += int(row["amount"])
-                self.amount_counts[(_day(at), row["currency"], flow)] += 1
+                self.amounts[(_day(at), row["currency"], flow, pair)] += int(row["amount"])
+                self.amount_counts[(_day(at), row["currency"], flow, pair)] += 1
         row["outcome"], row["finished_at"] = outcome, at
 
     def _document(self, record: dict[str, Any]) -> None:
@@ -197,12 +205,14 @@ class Batch:
         self._insert_new(table_of(Document), self.documents)
         for table, rows in self.plain.items():
             self._insert_new(table, rows)
-        self._add_counts(table_of(MinuteCount), ("minute", "flow", "outcome"),
+        self._add_counts(table_of(MinuteCount), ("minute", "flow", "outcome", "pair"),
                          {k: {"n": v} for k, v in self.minutes.items()})
-        self._add_counts(table_of(LatencyBucket), ("hour", "bucket"), {k: {"n": v} for k, v in self.latency.items()})
-        self._add_counts(table_of(DayAmount), ("day", "currency", "flow"),
+        self._add_counts(table_of(LatencyBucket), ("hour", "bucket", "pair"),
+                         {k: {"n": v} for k, v in self.latency.items()})
+        self._add_counts(table_of(DayAmount), ("day", "currency", "flow", "pair"),
                          {k: {"amount": v, "n": self.amount_counts[k]} for k, v in self.amounts.items()})
-        self._add_counts(table_of(HourErrors), ("hour", "reason"), {k: {"n": v} for k, v in self.errors.items()})
+        self._add_counts(table_of(HourErrors), ("hour", "reason", "pair"),
+                         {k: {"n": v} for k, v in self.errors.items()})
 
     def _write_events(self) -> None:
         table = table_of(Event)
@@ -248,6 +258,10 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:255]
+
+
+def _pair(row: dict[str, Any]) -> str:
+    return str(row.get("pair") or DEFAULT_PAIR)
 
 
 def _minute(at: float) -> int:

@@ -173,7 +173,8 @@ def record_event(event: dict[str, Any], *, group: str | None = None, ignore: boo
 
 def _received_entry(event: dict[str, Any], fields: dict[str, Any], at: float) -> str:
     return recorder.entry("event", id=event["id"], at=at, state=fields["state"], reason=fields.get("reason"),
-                          **{name: event.get(name) for name in ("type", "flow", "source", "object_id", "payment")})
+                          **{name: event.get(name)
+                             for name in ("type", "flow", "source", "object_id", "payment", "pair")})
 
 
 def mark_unqueued(event_id: str) -> None:

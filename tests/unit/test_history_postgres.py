@@ -55,7 +55,7 @@ def test_migrations_apply_and_are_idempotent(postgres_url):
     db.migrate()
     db.migrate()
     with db.engine().connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_a_payment_lands_and_is_found_on_postgres(fake_redis, postgres_url, monkeypatch):

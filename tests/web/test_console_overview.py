@@ -43,7 +43,7 @@ class FakeHistory:
         self.down = False
         self.done: dict[str, list[dict]] = {}
 
-    def stats(self, window: str = "24h") -> dict:
+    def stats(self, window: str = "24h", pair: str | None = None) -> dict:
         self.windows.append(window)
         if self.down:
             raise ConnectionError("database is away")

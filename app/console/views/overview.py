@@ -16,8 +16,9 @@ Policy, and why:
 - **Readable without the charts.** Every chart has its numbers in a table next to it.
 - **Integration pairs** (``tasks.pairs``). With more than one pair the page offers a pair filter
   (``?pair=``) and shows the Epicor concurrency limit of each pair (each Epicor company has its own); a
-  chosen pair narrows the limit and dead-letter tiles to that pair. The history figures and the other
-  tiles (queues, workers, beat) are the deployment's, shared by every pair, and the page says so.
+  chosen pair narrows the limit and dead-letter tiles and the history figures (counts, amounts, latency, the
+  per-minute chart and the 30-day table: ``stats(pair=)``) to that pair. The other tiles (queues, workers,
+  beat) are the deployment's, shared by every pair, and the page says so.
 """
 
 from __future__ import annotations
@@ -46,26 +47,27 @@ QUEUE_WARN_DEPTH = 1000
 # The history store answers the 30-day figures in under a second; the page polls every few seconds,
 # so a short in-process memory keeps several open consoles from asking for the same figures at once.
 STATS_MEMORY_SECONDS = {"1h": 2.0, "24h": 2.0, "30d": 5.0}
-_stats_memory: dict[str, tuple[float, dict[str, Any]]] = {}
+_stats_memory: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
 _stats_lock = threading.Lock()
 
 
 # -- reading -------------------------------------------------------------------------------------
-def history_stats(window: str) -> dict[str, Any] | None:
-    """``history.queries.stats(window)``, or None when the history store cannot be read."""
+def history_stats(window: str, pair: str | None = None) -> dict[str, Any] | None:
+    """``history.queries.stats(window, pair=pair)`` (every pair's when None), or None when the history store
+    cannot be read."""
     with _stats_lock:
-        remembered = _stats_memory.get(window)
+        remembered = _stats_memory.get((window, pair))
     if remembered and time.monotonic() - remembered[0] < STATS_MEMORY_SECONDS[window]:
         return remembered[1]
     try:
         from history import queries
 
-        figures = queries.stats(window)
+        figures = queries.stats(window, pair=pair)
     except Exception:  # noqa: BLE001 - the history database away must not take the page down
         log.warning("history figures unavailable")
         return None
     with _stats_lock:
-        _stats_memory[window] = (time.monotonic(), figures)
+        _stats_memory[(window, pair)] = (time.monotonic(), figures)
     return figures
 
 
@@ -296,15 +298,17 @@ def live_context() -> dict[str, Any]:
     window, now = chosen_window(), time.time()
     pairs = pair_names()  # the pair filter is offered only when the deployment has several
     pair = chosen_pair(pairs)
-    stats = history_stats(window)
+    stats = history_stats(window, pair)
     return {"tiles": health_tiles(now, pairs, pair), "window": window, "windows": WINDOWS,
             "figures": figures_of(stats) if stats is not None else None, "updated": iso(now),
             "pairs": pairs, "pair": pair}
 
 
 def tables_context() -> dict[str, Any]:
-    """The charts' numbers: events per hour and outcome (24 h) and amounts per day and currency (30 d)."""
-    day, month = history_stats("24h"), history_stats("30d")
+    """The charts' numbers: events per hour and outcome (24 h) and amounts per day and currency (30 d), of
+    the chosen pair (``?pair=``) or every pair's."""
+    pair = chosen_pair(pair_names())
+    day, month = history_stats("24h", pair), history_stats("30d", pair)
     series = per_minute_series(day.get("per_minute", []), time.time()) if day is not None else None
     return {"per_hour": per_hour_table(series) if series else None,
             "days": days_table(month.get("per_day", []), time.time()) if month is not None else None}
@@ -328,8 +332,8 @@ def overview_tables() -> str:
 @bp.get("/overview/series.json")
 def overview_series() -> Response:
     """The per-minute chart's data; ``available: false`` (still a 200: the page keeps polling quietly)
-    while the history store is away."""
-    day = history_stats("24h")
+    while the history store is away. ``?pair=``: that pair's events only."""
+    day = history_stats("24h", chosen_pair(pair_names()))
     if day is None:
         return jsonify({"available": False})
     return jsonify({"available": True, **per_minute_series(day.get("per_minute", []), time.time())})
