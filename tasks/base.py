@@ -116,22 +116,22 @@ class PipelineTask(Task):
             with published.stage_serials(begun[2]):  # what the console published, as of this stage's start
                 output = flow.stage(stage)(context_for(event), stage_input)
         except SkipEvent as skip:
-            metrics.stage_ran(flow.name, stage, "skipped", time.perf_counter() - started)
+            metrics.stage_ran(flow.name, stage, "skipped", time.perf_counter() - started, pairs.current.get())
             self._finish(event, posted=False, state="ignored", reason=str(skip))
             log.info("event skipped: nothing to post")
             raise Ignore() from skip
         except AlreadyPosted as posted:
-            metrics.stage_ran(flow.name, stage, "posted_before", time.perf_counter() - started)
+            metrics.stage_ran(flow.name, stage, "posted_before", time.perf_counter() - started, pairs.current.get())
             self._finish(event, posted=True, state="done", stage=stage, epicor_keys=posted.keys, reason=str(posted),
                          last_error=None, finished_at=store.now())
             log.info("event done: its payment was already posted")
             raise Ignore() from posted
         except Exception as exc:  # noqa: BLE001 - classified below, closed by default
-            metrics.stage_ran(flow.name, stage, "error", time.perf_counter() - started)
+            metrics.stage_ran(flow.name, stage, "error", time.perf_counter() - started, pairs.current.get())
             self._fail(stage, envelope, event, stage_input, flow, classify(exc))
-        metrics.stage_ran(flow.name, stage, "ok", time.perf_counter() - started)
+        metrics.stage_ran(flow.name, stage, "ok", time.perf_counter() - started, pairs.current.get())
         if stage == "post":  # the documents are in Epicor now: count their money once, here
-            metrics.amounts_posted(flow.name, metrics.documents_posted(stage_input))
+            metrics.amounts_posted(flow.name, metrics.documents_posted(stage_input), pairs.current.get())
         self._advance(stage, event, output)
         return envelope
 
@@ -165,7 +165,7 @@ class PipelineTask(Task):
         if isinstance(error, RetryableError) and retries < policy.max_retries:
             countdown = backoff(policy, retries, error.retry_after)
             log.warning("stage failed, retrying in %s s: %s", countdown, error.reason)
-            metrics.stage_retried(flow.name, stage, error.reason)
+            metrics.stage_retried(flow.name, stage, error.reason, pairs.current.get())
             raise self.retry(countdown=countdown, max_retries=policy.max_retries, exc=error)
         details = error.to_dict()
         if isinstance(error, RetryableError):
@@ -173,7 +173,7 @@ class PipelineTask(Task):
         dlq.dead_letter(event={**event, **envelope, "id": envelope["event_id"]}, stage=stage,
                         stage_input=stage_input, error=details, attempts=retries + 1,
                         failure_id=f"{self.request.id}:{stage}")
-        metrics.dead_lettered(flow.name, stage, str(details["reason"]))
+        metrics.dead_lettered(flow.name, stage, str(details["reason"]), pairs.current.get())
         self._finish(event, posted=False, state="dead", stage=stage)
         log.error("event dead-lettered: %s", details["reason"])
         raise DeadLettered(f"{details['reason']}: {error.message}")

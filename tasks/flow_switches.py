@@ -115,7 +115,7 @@ def ignore_if_off(task: Any, envelope: dict[str, Any]) -> None:
 
     begun = store.begin_stage(envelope["event_id"], "fetch", task.request.retries + 1)
     if begun is not None:  # None: already finished (a redelivered message)
-        metrics.stage_ran(str(envelope.get("flow")), "fetch", "skipped", 0.0)
+        metrics.stage_ran(str(envelope.get("flow")), "fetch", "skipped", 0.0, envelope.get("pair") or "default")
         task._finish({**envelope, "id": envelope["event_id"], **begun[0]}, posted=False, state="ignored",
                      reason=why)
         log.info("event ignored: its flow is switched off")

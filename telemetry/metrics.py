@@ -5,6 +5,12 @@ on counters. Label values are always bounded: event types, flows, stages, reason
 come from the code or from signed Stripe payloads and are checked against a pattern (anything else
 becomes ``other``); ids, e-mails and amounts are never label values.
 
+Integration pairs (``tasks.pairs``): every pipeline metric carries ``pair``, the name of the pair whose
+event, Epicor company or Stripe account it describes (``default`` for the environment's pair, and for a
+single-pair deployment always). Pair names are declared in ``PAIRS_FILE`` (at most 32 characters), so the
+label adds one series per pair, never per event. The callers pass ``tasks.pairs.current``: this module
+imports nothing of ``tasks``.
+
 Money: ``stripe_epicor_posted_amount_total`` counts in the currency's major unit (37.5 for USD 37.50),
 as a float. Minor units would be exact, but Stripe's minor unit differs from the currency's own
 (ISK, HUF, UGX carry two implied decimals at Stripe), so a dashboard would need a per-currency scale
@@ -51,24 +57,27 @@ EVENTS_FINISHED = Counter(
     PREFIX + "events_finished", "Events that reached a final state (done, dead, ignored), by integration pair.",
     ("flow", "state", "pair"))
 EVENT_DURATION = Histogram(
-    PREFIX + "event_duration_seconds", "From receipt of an event to its final state.", ("flow", "state"),
-    buckets=EVENT_BUCKETS)
+    PREFIX + "event_duration_seconds", "From receipt of an event to its final state, by integration pair.",
+    ("flow", "state", "pair"), buckets=EVENT_BUCKETS)
 STAGE_DURATION = Histogram(
-    PREFIX + "stage_duration_seconds", "Run time of one pipeline stage attempt.", ("flow", "stage", "outcome"),
-    buckets=STAGE_BUCKETS)
+    PREFIX + "stage_duration_seconds", "Run time of one pipeline stage attempt, by integration pair.",
+    ("flow", "stage", "outcome", "pair"), buckets=STAGE_BUCKETS)
 STAGE_RETRIES = Counter(
-    PREFIX + "stage_retries", "Stage attempts that failed and were scheduled again.", ("flow", "stage", "reason"))
+    PREFIX + "stage_retries", "Stage attempts that failed and were scheduled again, by integration pair.",
+    ("flow", "stage", "reason", "pair"))
 DEAD_LETTERED = Counter(
-    PREFIX + "dead_lettered", "Events written to the dead-letter queue.", ("flow", "stage", "reason"))
+    PREFIX + "dead_lettered", "Events written to the dead-letter queue, by integration pair.",
+    ("flow", "stage", "reason", "pair"))
 API_REQUESTS = Counter(
-    PREFIX + "api_requests", "HTTP requests to Epicor and Stripe, by outcome (status class or error).",
-    ("system", "resource", "method", "outcome"))
+    PREFIX + "api_requests", "HTTP requests to Epicor and Stripe, by outcome (status class or error) and by "
+    "integration pair (whose Epicor company or Stripe account was called).",
+    ("system", "resource", "method", "outcome", "pair"))
 API_DURATION = Histogram(
-    PREFIX + "api_request_duration_seconds", "Duration of one HTTP request to Epicor or Stripe.",
-    ("system", "resource", "method"), buckets=CALL_BUCKETS)
+    PREFIX + "api_request_duration_seconds", "Duration of one HTTP request to Epicor or Stripe, by integration "
+    "pair.", ("system", "resource", "method", "pair"), buckets=CALL_BUCKETS)
 POSTED_AMOUNT = Counter(
     PREFIX + "posted_amount", "Money posted to Epicor, in the currency's major unit, by flow (a refund "
-    "counts the money paid back).", ("flow", "currency"))
+    "counts the money paid back) and integration pair.", ("flow", "currency", "pair"))
 # The deployment's limit is one figure per integration pair (each Epicor company has its own) shared through
 # Redis (tasks.budget): each worker sets it whenever it learns it (every lease renewal), so the most recent
 # value of a live worker is the current one.
@@ -128,19 +137,19 @@ def rejection_reason(status: int, reason: str) -> str:
 
 # -- the pipeline ---------------------------------------------------------------------------------
 @quietly
-def stage_ran(flow: str, stage: str, outcome: str, seconds: float) -> None:
+def stage_ran(flow: str, stage: str, outcome: str, seconds: float, pair: str = "default") -> None:
     """One stage attempt ended: ``outcome`` is ok, retry, dead, skipped or posted_before."""
-    STAGE_DURATION.labels(label(flow), label(stage), label(outcome)).observe(max(seconds, 0.0))
+    STAGE_DURATION.labels(label(flow), label(stage), label(outcome), label(pair)).observe(max(seconds, 0.0))
 
 
 @quietly
-def stage_retried(flow: str, stage: str, reason: str) -> None:
-    STAGE_RETRIES.labels(label(flow), label(stage), label(reason)).inc()
+def stage_retried(flow: str, stage: str, reason: str, pair: str = "default") -> None:
+    STAGE_RETRIES.labels(label(flow), label(stage), label(reason), label(pair)).inc()
 
 
 @quietly
-def dead_lettered(flow: str, stage: str, reason: str) -> None:
-    DEAD_LETTERED.labels(label(flow), label(stage), label(reason)).inc()
+def dead_lettered(flow: str, stage: str, reason: str, pair: str = "default") -> None:
+    DEAD_LETTERED.labels(label(flow), label(stage), label(reason), label(pair)).inc()
 
 
 @quietly
@@ -152,16 +161,18 @@ def event_finished(flow: str, state: str, received_at: Any, finished_at: float |
         started = float(received_at)
     except (TypeError, ValueError):
         return
-    EVENT_DURATION.labels(label(flow), label(state)).observe(max((finished_at or time.time()) - started, 0.0))
+    EVENT_DURATION.labels(label(flow), label(state), label(pair)).observe(
+        max((finished_at or time.time()) - started, 0.0))
 
 
 @quietly
-def amounts_posted(flow: str, amounts: Iterable[tuple[str, Any]]) -> None:
-    """Money that reached Epicor: (currency, decimal amount) pairs; a credit (negative) counts its size."""
+def amounts_posted(flow: str, amounts: Iterable[tuple[str, Any]], pair: str = "default") -> None:
+    """Money that reached ``pair``'s Epicor company: (currency, decimal amount) pairs; a credit (negative)
+    counts its size."""
     for currency, amount in amounts:
         value = _decimal(amount)
         if value is not None and _CURRENCY.match(str(currency)):
-            POSTED_AMOUNT.labels(label(flow), str(currency).upper()).inc(float(abs(value)))
+            POSTED_AMOUNT.labels(label(flow), str(currency).upper(), label(pair)).inc(float(abs(value)))
 
 
 def _decimal(amount: Any) -> Decimal | None:
@@ -214,14 +225,14 @@ def status_outcome(status: int) -> str:
 
 
 @quietly
-def api_request(system: str, method: str, path: str, outcome: str, seconds: float) -> None:
-    """One HTTP request to ``system`` ("epicor" or "stripe") ended with ``outcome``: a status class
-    (``2xx``, ``4xx``, ``5xx``; ``404``, ``409``, ``429`` apart) or an error (``timeout``,
-    ``connection``, ``error``)."""
+def api_request(system: str, method: str, path: str, outcome: str, seconds: float, pair: str = "default") -> None:
+    """One HTTP request to ``system`` ("epicor" or "stripe") of integration pair ``pair`` ended with
+    ``outcome``: a status class (``2xx``, ``4xx``, ``5xx``; ``404``, ``409``, ``429`` apart) or an error
+    (``timeout``, ``connection``, ``error``)."""
     resource = resource_of(system, path)
-    verb = label(method.upper())
-    API_REQUESTS.labels(system, resource, verb, outcome).inc()
-    API_DURATION.labels(system, resource, verb).observe(max(seconds, 0.0))
+    verb, of_pair = label(method.upper()), label(pair)
+    API_REQUESTS.labels(system, resource, verb, outcome, of_pair).inc()
+    API_DURATION.labels(system, resource, verb, of_pair).observe(max(seconds, 0.0))
 
 
 # -- worker processes -----------------------------------------------------------------------------

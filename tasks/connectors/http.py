@@ -11,7 +11,8 @@ cookies, files, json, hooks) take the stock path.
 
 Every request is measured here, once for both connectors (``telemetry.metrics.api_request``): its
 system, the service or resource it addresses (never an id), method, outcome (status class, or
-``timeout`` / ``connection`` / ``error``) and duration. Each HTTP attempt counts, retries included.
+``timeout`` / ``connection`` / ``error``), duration and integration pair (``tasks.pairs.current``: the
+stage's event's pair, or the pair a periodic job works for). Each HTTP attempt counts, retries included.
 
 Consequences: a change to ``HTTPS_PROXY``/``NO_PROXY``/``REQUESTS_CA_BUNDLE`` takes effect when the
 worker restarts (sessions are made per thread, at first use), and credentials come from our settings
@@ -29,6 +30,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
+from tasks import pairs
 from telemetry import metrics
 
 
@@ -66,10 +68,11 @@ class PinnedSession(requests.Session):
                                      files=files, auth=auth, timeout=timeout, allow_redirects=allow_redirects,
                                      proxies=proxies, hooks=hooks, stream=stream, verify=verify, cert=cert, json=json)
         except requests.RequestException as exc:
-            metrics.api_request(self.system, method, path, _error_outcome(exc), time.perf_counter() - started)
+            metrics.api_request(self.system, method, path, _error_outcome(exc), time.perf_counter() - started,
+                                pairs.current.get())
             raise
         metrics.api_request(self.system, method, path, metrics.status_outcome(response.status_code),
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, pairs.current.get())
         return response
 
     def _request(

@@ -88,3 +88,68 @@ def test_the_dashboard_is_provisioned_from_the_files_compose_mounts():
     for name in ("web", "worker"):  # one volume: one scrape sees both
         assert "metrics:/srv/.run/metrics" in compose["services"][name]["volumes"]
         assert "PROMETHEUS_MULTIPROC_DIR=/srv/.run/metrics" in compose["services"][name]["command"]
+
+
+# -- integration pairs ----------------------------------------------------------------------------------
+def paired_metrics() -> set[str]:
+    """The sample names of every metric that carries the ``pair`` label."""
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Counter | Gauge | Histogram) and "pair" in value._labelnames:
+            suffixes = ("_total",) if isinstance(value, Counter) else ("_bucket", "_sum", "_count") \
+                if isinstance(value, Histogram) else ("",)
+            names.update(value._name + suffix for suffix in suffixes)
+    return names
+
+
+def test_every_pipeline_metric_carries_the_pair():
+    assert {"stripe_epicor_stage_duration_seconds_count", "stripe_epicor_stage_retries_total",
+            "stripe_epicor_dead_lettered_total", "stripe_epicor_posted_amount_total",
+            "stripe_epicor_api_requests_total", "stripe_epicor_api_request_duration_seconds_bucket",
+            "stripe_epicor_event_duration_seconds_bucket", "stripe_epicor_events_finished_total"} <= paired_metrics()
+
+
+def test_the_dashboard_narrows_every_paired_query_to_the_chosen_pair():
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "stripe-epicor.json").read_text())
+    assert [variable["name"] for variable in dashboard["templating"]["list"]] == ["pair"]
+    assert dashboard["templating"]["list"][0]["includeAll"] is True
+    paired = paired_metrics()
+    for expr in dashboard_expressions():
+        for selector in re.finditer(r"(stripe_epicor_[a-z0-9_]+)(\{[^}]*\})?", expr):
+            if selector.group(1) in paired:
+                assert 'pair=~"$pair"' in (selector.group(2) or ""), expr
+
+
+ONE_PAIRS_EPICOR_DOWN = {  # emea's Epicor times out while the default pair's answers
+    'stripe_epicor_api_requests_total{system="epicor",outcome="timeout",pair="emea"}': "0+5x20",
+    'stripe_epicor_api_requests_total{system="epicor",outcome="2xx",pair="emea"}': "7x20",
+    'stripe_epicor_api_requests_total{system="epicor",outcome="2xx",pair="default"}': "0+10x20",
+    'stripe_epicor_dead_lettered_total{flow="order_to_cash",stage="post",reason="x",pair="emea"}': "0 1 1 1",
+}
+
+
+def expected_alert(name: str, at: str, **values: str) -> dict:
+    """The alert ``name`` fired for pair emea, its annotations as alerts.yml writes them with ``values``."""
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    rule = next(rule for group in rules["groups"] for rule in group["rules"] if rule["alert"] == name)
+    annotations = {key: text.replace("{{ $labels.pair }}", "emea") for key, text in rule["annotations"].items()}
+    for template, value in values.items():
+        annotations = {key: text.replace(template, value) for key, text in annotations.items()}
+    return {"eval_time": at, "alertname": name,
+            "exp_alerts": [{"exp_labels": {**rule["labels"], "pair": "emea"}, "exp_annotations": annotations}]}
+
+
+@needs_promtool
+def test_one_pairs_epicor_down_alerts_while_another_pairs_answers(tmp_path):
+    tests = {"rule_files": [str(DEPLOY / "prometheus" / "alerts.yml")], "evaluation_interval": "1m",
+             "tests": [{"interval": "1m",
+                        "input_series": [{"series": series, "values": values}
+                                         for series, values in ONE_PAIRS_EPICOR_DOWN.items()],
+                        "alert_rule_test": [
+                            expected_alert("StripeEpicorEpicorUnreachable", "15m"),
+                            expected_alert("StripeEpicorDeadLettersGrowing", "3m",
+                                           **{'{{ $value | printf "%.0f" }}': "1"})]}]}
+    path = tmp_path / "pairs_test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    done = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

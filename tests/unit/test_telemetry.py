@@ -60,8 +60,9 @@ def test_one_scrape_sums_every_process_sharing_the_directory(tmp_path):
     received = ('stripe_epicor_events_received_total{outcome="queued",pair="default",reason="",source="stripe",'
                 'type="charge.succeeded"}')
     assert scraped[received] == 2
-    assert scraped['stripe_epicor_stage_duration_seconds_count{flow="order_to_cash",outcome="ok",stage="post"}'] == 2
-    assert scraped['stripe_epicor_posted_amount_total{currency="USD",flow="order_to_cash"}'] == 75.0
+    stage = 'stripe_epicor_stage_duration_seconds_count{flow="order_to_cash",outcome="ok",pair="default",stage="post"}'
+    assert scraped[stage] == 2
+    assert scraped['stripe_epicor_posted_amount_total{currency="USD",flow="order_to_cash",pair="default"}'] == 75.0
     assert scraped["stripe_epicor_redis_up"] == 0
 
 
