@@ -16,7 +16,9 @@ to reconcile is logged and tried again on the next run.
 
 Integration pairs (``tasks.pairs``): each pair's reports are its own (``tasks.store.key``), so each pair is
 rechecked with its own Epicor company and Stripe key, under a lock of its own; the beat task goes through
-every pair, one pair's trouble logged with its name and never stopping the next.
+every pair, one pair's trouble logged with its name and never stopping the next. A Stripe Connect
+account's payout (its report names the ``account``) is read again with ``Stripe-Account`` for that account
+(``for_report``), with the pair's own key and Epicor company.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import time
 from typing import Any
 
-from tasks import celery_app, liveness, periodic, store
+from tasks import celery_app, liveness, pairs, periodic, store
 from tasks.context import Context, context_for
 from tasks.errors import PipelineError, classify
 from tasks.flows.payout_reconciliation import epicor_documents, load_report, reconcile_now
@@ -61,7 +63,7 @@ def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
         try:
             if not epicor_documents(ctx, missing_references(report)):
                 continue
-            fresh = reconcile_now(ctx, payout_id)
+            fresh = reconcile_now(for_report(ctx, report), payout_id)
         except Exception as exc:  # noqa: BLE001 - one payout's trouble must not stop the others
             error: PipelineError = classify(exc)
             log.warning("payout %s not reconciled again: %s", payout_id, error.reason)
@@ -72,6 +74,15 @@ def recheck(ctx: Context, now: float | None = None) -> dict[str, Any]:
         summary["reconciled"].append({"payout": payout_id, "status": fresh.get("status"),
                                       "unmatched": len(fresh.get("unmatched") or [])})
     return summary
+
+
+def for_report(ctx: Context, report: dict[str, Any]) -> Context:
+    """The context that reads ``report``'s payout from Stripe: the pair's, with ``Stripe-Account`` for the
+    Connect account the report names (``tasks.context.context_for``), the pair's own account otherwise."""
+    account = report.get("account")
+    if not account or account == getattr(ctx.settings, "stripe_account", ""):
+        return ctx
+    return context_for({"pair": pairs.current.get(), "account": str(account)})
 
 
 def run_locked(pair: str = DEFAULT) -> dict[str, Any] | None:

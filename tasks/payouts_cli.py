@@ -16,6 +16,10 @@ also need the Stripe and Epicor settings, like the worker. Exit status 0 when th
 Every command takes ``--pair NAME`` (``tasks.pairs``): that integration pair's reports, its Stripe key and
 its Epicor company. Without it, ``show``, ``reconcile`` and ``post`` are the pair ``default``'s, ``list``
 and ``recheck`` every pair's. An unknown pair is refused (exit 2).
+
+A Stripe Connect account's payout: ``reconcile`` and ``post`` read it with ``Stripe-Account`` for the account
+its stored report names, or ``--account acct_…`` (one of the pair's ``connect_accounts``; another is
+refused, exit 2) for a payout that has no report yet.
 """
 
 from __future__ import annotations
@@ -45,10 +49,26 @@ PAIR_OPTION = click.option("--pair", default=None, metavar="NAME", callback=_kno
                            help="The integration pair (tasks.pairs) whose payouts these are.")
 
 
-def _context(pair: str | None, name: str, payout_id: str) -> Any:
-    """The worker's context of ``pair`` (its Stripe key and Epicor company) for a command on one payout."""
+ACCOUNT_OPTION = click.option("--account", default=None, metavar="ACCT",
+                              help="The Stripe Connect account the payout belongs to (one the pair lists); "
+                                   "by default the account its stored report names, else the pair's own.")
+
+
+def _context(pair: str | None, name: str, payout_id: str, account: str | None = None) -> Any:
+    """The worker's context of ``pair`` (its Stripe key and Epicor company) for a command on one payout, with
+    ``Stripe-Account`` for a Connect account's payout (``--account``, else its stored report's account).
+    Called as the pair (``working_for``), so the stored report read is the pair's."""
+    if account and account not in _connect_accounts(pair or DEFAULT):
+        raise click.BadParameter(f"{account} is not a Connect account of pair {pair or DEFAULT}",
+                                 param_hint="--account")
+    account = account or str((load_report(payout_id) or {}).get("account") or "")
     return context_for({"id": f"cli-{name}-{payout_id}", "type": "payout.paid", "object_id": payout_id,
-                        "pair": pair or DEFAULT})
+                        "pair": pair or DEFAULT, **({"account": account} if account else {})})
+
+
+def _connect_accounts(pair: str) -> tuple[str, ...]:
+    found = get_pairs().get(pair)
+    return found.connect_accounts if found else ()
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -151,9 +171,10 @@ def show_command(payout_id: str, as_json: bool, as_csv: bool, pair: str | None) 
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the report as CSV.")
 @PAIR_OPTION
-def reconcile_command(payout_id: str, as_json: bool, as_csv: bool, pair: str | None) -> None:
+@ACCOUNT_OPTION
+def reconcile_command(payout_id: str, as_json: bool, as_csv: bool, pair: str | None, account: str | None) -> None:
     with working_for(pair):
-        report = _reconcile(_context(pair, "reconcile", payout_id), payout_id)
+        report = _reconcile(_context(pair, "reconcile", payout_id, account), payout_id)
     _show(report or None, as_json, as_csv)
 
 
@@ -203,9 +224,10 @@ def _print_recheck(name: str, summary: dict[str, Any] | None) -> None:
 @click.argument("payout_id")
 @click.option("--dry-run", is_flag=True, help="Show the documents it would create; write nothing.")
 @PAIR_OPTION
-def post_command(payout_id: str, dry_run: bool, pair: str | None) -> None:
+@ACCOUNT_OPTION
+def post_command(payout_id: str, dry_run: bool, pair: str | None, account: str | None) -> None:
     with working_for(pair):  # its report, journal and locks are the pair's
-        report = _post(_context(pair, "post", payout_id), payout_id, dry_run)
+        report = _post(_context(pair, "post", payout_id, account), payout_id, dry_run)
     if report is None:
         return
     _print_report(report)

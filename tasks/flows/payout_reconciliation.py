@@ -19,6 +19,10 @@ are in Epicor.
 
 Only automatic payouts can be reconciled: Stripe lists balance transactions by payout for those
 alone, so a manual payout is acknowledged as ``ignored``.
+
+A Stripe Connect account's payout (an event with ``account``) is read with ``Stripe-Account`` (``tasks.context``)
+and its report names the account (``account``), so the recheck and ``payouts reconcile|post`` read that
+account's payout again, not the platform's.
 """
 
 from __future__ import annotations
@@ -86,12 +90,18 @@ def post(ctx: Context, stage_input: dict[str, Any]) -> dict[str, Any]:
     if stage_input["mode"] == "reverse":
         return _reverse(ctx, stage_input)
     documents = epicor_documents(ctx, stage_input["references"])
-    report = build_report(stage_input["payout"], stage_input["transactions"], documents, time.time())
+    report = _of_account(ctx, build_report(stage_input["payout"], stage_input["transactions"], documents, time.time()))
     report["posting"] = _posting(ctx, stage_input, report)
     return {"report": report, "keys": {"payout": report["payout"], "status": report["status"],
                                        "delta": report["delta"], "unmatched": len(report["unmatched"]),
                                        "posting": report["posting"]["status"],
                                        **_document_numbers(report["posting"])}}
+
+
+def _of_account(ctx: Context, report: dict[str, Any]) -> dict[str, Any]:
+    """The report with the Stripe (Connect) account its payout was read from, when it is not the pair's own."""
+    account = (ctx.event or {}).get("account") or ctx.settings.stripe_account
+    return {**report, "account": str(account)} if account else report
 
 
 def _posting(ctx: Context, stage_input: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
