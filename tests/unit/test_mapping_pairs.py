@@ -16,25 +16,13 @@ from tasks import pairs, published, store
 from tasks.mapping import engine, shapes, table_rows, table_versions, tables, versions
 from tasks.mapping.preview import PreviewRefused, preview
 from tasks.mapping_cli import main as mapping_cli
-from tests.fixtures import MAPPINGS_DIR
+from tests.fixtures import EMEA_PAIRS_FILE, MAPPINGS_DIR
 
 FLOW = "order_to_cash"
 ORDER = (MAPPINGS_DIR / "documents" / FLOW / "sales_order.yaml").read_text(encoding="utf-8")
 DESCRIPTION_AS_PO = ORDER.replace("PONum: {from: charge.id}", "PONum: {from: charge.description}")
 PARTS = (MAPPINGS_DIR / "parts.yaml").read_text(encoding="utf-8")
-PAIRS = """
-pairs:
-  emea:
-    stripe:
-      api_key_env: EMEA_STRIPE_KEY
-      webhook_secret_env: EMEA_STRIPE_WHSEC
-    epicor:
-      base_url: https://erp.example.com/KineticEMEA
-      company: EMEA01
-      username_env: EMEA_EPICOR_USER
-      password_env: EMEA_EPICOR_PASSWORD
-    mappings_dir: {directory}
-"""
+PAIRS = EMEA_PAIRS_FILE
 
 
 @pytest.fixture()

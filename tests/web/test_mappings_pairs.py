@@ -12,25 +12,13 @@ import textwrap
 
 import pytest
 
-from tests.fixtures import MAPPINGS_DIR
+from tests.fixtures import EMEA_PAIRS_FILE, MAPPINGS_DIR
 from tests.web.test_console_auth import as_user, log_in
 
 FLOW = "order_to_cash"
 ORDER = (MAPPINGS_DIR / "documents" / FLOW / "sales_order.yaml").read_text(encoding="utf-8")
 EMEA_ORDER = ORDER.replace("PONum: {from: charge.id}", "PONum: {from: payment_key}")
-PAIRS = """
-pairs:
-  emea:
-    stripe:
-      api_key_env: EMEA_STRIPE_KEY
-      webhook_secret_env: EMEA_STRIPE_WHSEC
-    epicor:
-      base_url: https://erp.example.com/KineticEMEA
-      company: EMEA01
-      username_env: EMEA_EPICOR_USER
-      password_env: EMEA_EPICOR_PASSWORD
-    mappings_dir: {directory}
-"""
+PAIRS = EMEA_PAIRS_FILE
 
 
 @pytest.fixture()
