@@ -72,3 +72,26 @@ def app(redis_db, console_users, tmp_path, monkeypatch):
     made = create_app()
     made.testing = True
     return made
+
+
+# Clients of the API as a console user of each role (HTTP Basic), for the API tests.
+@pytest.fixture()
+def admin(app):
+    return as_user(app, "admin")
+
+
+@pytest.fixture()
+def operator(app):
+    return as_user(app, "operator")
+
+
+@pytest.fixture()
+def viewer(app):
+    return as_user(app, "viewer")
+
+
+def as_user(app, role: str):
+    """A test client of the app as the console user of ``role`` (HTTP Basic, as scripts call the API)."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = basic_auth(f"{role}-test", CONSOLE_PASSWORD)
+    return test_client

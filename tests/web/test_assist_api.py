@@ -16,11 +16,6 @@ VERDICT = {"flow": "order_to_cash", "document": "customer", "target": "Customer.
            "source": "charge.billing_details.address.postal_code", "accepted": True}
 
 
-@pytest.fixture()
-def admin(app):
-    return as_user(app, "admin")
-
-
 def candidates_of(answer, target):
     return next(s["candidates"] for s in answer["suggestions"] if s["target"] == target)
 

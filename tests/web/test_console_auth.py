@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import CONSOLE_PASSWORD, basic_auth
+from tests.web.conftest import CONSOLE_PASSWORD, as_user, basic_auth  # as_user: other test modules import it here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,12 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture()
 def anonymous(app):
     return app.test_client()
-
-
-def as_user(app, role: str):
-    test_client = app.test_client()
-    test_client.environ_base["HTTP_AUTHORIZATION"] = basic_auth(f"{role}-test", CONSOLE_PASSWORD)
-    return test_client
 
 
 def csrf_of(html: str) -> str:

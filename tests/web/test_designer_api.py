@@ -17,11 +17,6 @@ FLOW = "order_to_cash"
 ORDER = (MAPPINGS_DIR / "documents" / FLOW / "sales_order.yaml").read_text(encoding="utf-8")
 
 
-@pytest.fixture()
-def admin(app):
-    return as_user(app, "admin")
-
-
 def stored_event(redis_db, event_id="evt_designer_1"):
     from tasks.mapping import shapes
 

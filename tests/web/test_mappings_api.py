@@ -20,16 +20,6 @@ PUBLISH = f"/api/mappings/{FLOW}/sales_order/publish"
 RESTORE = f"/api/mappings/{FLOW}/sales_order/restore"
 
 
-@pytest.fixture()
-def admin(app):
-    return as_user(app, "admin")
-
-
-@pytest.fixture()
-def operator(app):
-    return as_user(app, "operator")
-
-
 def publish(client, text=DESCRIPTION_AS_PO, base_version=1, comment="PO number from the description"):
     return client.post(PUBLISH, json={"yaml": text, "comment": comment, "base_version": base_version})
 

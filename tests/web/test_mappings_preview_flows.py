@@ -17,11 +17,6 @@ CHARGES = {sample["charge"]["id"]: sample["charge"] for sample in
            json.loads((MAPPINGS_DIR.parent / "tasks/mapping/data/samples/refunds.json").read_text())["samples"]}
 
 
-@pytest.fixture()
-def operator(app):
-    return as_user(app, "operator")
-
-
 def stored_event(redis_db, event_id: str, flow: str, fetched: dict) -> str:
     redis_db.hset(f"sec:event:{event_id}", mapping={"flow": flow, "type": "charge.refunded", "state": "done"})
     redis_db.set(f"sec:stage:{event_id}:transform", json.dumps(fetched))

@@ -8,24 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.test_console_auth import as_user, csrf_of, log_in
+from tests.web.test_console_auth import csrf_of, log_in
 
 PARTS = "/api/tables/parts.yaml"
-
-
-@pytest.fixture()
-def admin(app):
-    return as_user(app, "admin")
-
-
-@pytest.fixture()
-def operator(app):
-    return as_user(app, "operator")
-
-
-@pytest.fixture()
-def viewer(app):
-    return as_user(app, "viewer")
 
 
 @pytest.fixture(autouse=True)
